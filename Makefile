@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine:
+#   make all    set up the environments, then run the whole workflow (snakemake all)
+#   make test   set up the environments, then run the test suite
+# Re-running skips what is already installed (stamp files inside each venv).
+
+SHELL := /bin/bash
+CORES ?= 2
+VENV ?= .venv
+LAVA_VENV ?= .venv-lava
+PYTEST_ARGS ?=
+SNAKEMAKE_ARGS ?=
+PYTHON311 ?= $(shell workflow/scripts/find_python.sh 3.11 2>/dev/null)
+PYTHON310 ?= $(shell workflow/scripts/find_python.sh 3.10 2>/dev/null)
+
+MAIN_STAMP := $(VENV)/.beamnet-installed
+LAVA_STAMP := $(LAVA_VENV)/.beamnet-installed
+
+.PHONY: all test setup setup-main setup-lava dry-run lint benchmark clean-results
+
+all: setup
+	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) all
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+setup: setup-main setup-lava
+setup-main: $(MAIN_STAMP)
+setup-lava: $(LAVA_STAMP)
+
+$(MAIN_STAMP): requirements/main.txt pyproject.toml
+	@test -n "$(PYTHON311)" || { workflow/scripts/find_python.sh 3.11; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON311) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(VENV)/bin/python -m pip install --quiet -r requirements/main.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . \
+	  || $(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(VENV)/bin/python -m ipykernel install --sys-prefix --name beamnet --display-name "BEAM-Net (Python 3.11)" >/dev/null
+	touch $@
+
+$(LAVA_STAMP): requirements/lava.txt
+	@test -n "$(PYTHON310)" || { workflow/scripts/find_python.sh 3.10; exit 1; }
+	test -x $(LAVA_VENV)/bin/python || $(PYTHON310) -m venv $(LAVA_VENV)
+	$(LAVA_VENV)/bin/python -m pip install --quiet -r requirements/lava.txt
+	touch $@
+
+dry-run: setup-main
+	$(VENV)/bin/snakemake -n all
+
+lint: setup-main
+	$(VENV)/bin/snakemake --lint
+
+benchmark: setup-main
+	$(VENV)/bin/python benchmarks/training_throughput.py
+
+clean-results:
+	rm -rf results logs benchmarks/out .snakemake/metadata

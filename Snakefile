@@ -1,0 +1,22 @@
+# BEAM-Net: Bayesian Event-driven Attentional Memory network, end to end.
+# Stages (workflow/rules/): data -> encode -> train -> evaluate -> energy/loihi -> figures -> paper.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/encode.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

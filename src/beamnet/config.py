@@ -1,0 +1,173 @@
+"""Configuration loading and validation.
+
+Two layers of checks, both run before any work starts (by the Snakefile and by every CLI step):
+
+1. the JSON schema ``workflow/schemas/config.schema.yaml`` (types, ranges, names), and
+2. :func:`check_theory`, the constraints the BEAM-Net theory puts on the hyper-parameters:
+
+   - Prop. 3.3: lateral inhibition ``w_inh > 2`` for normalised firing rates to approach the
+     posterior P(cause_j | xi);
+   - Eq. 9: the stochasticity ``Delta > 0`` of P(spike | V) = sigmoid((V - theta) / Delta);
+   - Thm. 3.6: the loop may run ``L_max >= ceil(3 tau_m / tau_s)`` iterations;
+   - Eq. 12: Dirichlet concentrations need ``alpha_0 > 0`` and ``eta > 0``;
+   - Eq. 7: ``tau <= T_ref`` so that t = T_ref - tau * xi stays non-negative on xi in [0, 1];
+   - Lennie (2003): the sparsity target is a fraction in (0, 1).
+
+A violation raises :class:`ConfigError` naming the key, the value and the result it breaks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+DATASETS = ("digits", "digits_saccade", "nmnist")
+EVENT_DATASETS = ("digits_saccade", "nmnist")
+MODELS = ("beam_net", "ann_mlp", "rate_snn")
+SPLITS = ("train", "val", "test")
+
+
+class ConfigError(ValueError):
+    """A configuration value breaks the schema or a theory constraint."""
+
+
+def get_key(config: Mapping[str, Any], dotted_key: str) -> Any:
+    """Return ``config[a][b][c]`` for ``"a.b.c"``, or raise a ConfigError naming the key."""
+    node: Any = config
+    for part in dotted_key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(f"config key '{dotted_key}' is missing (no '{part}')")
+        node = node[part]
+    return node
+
+
+def _require(condition: bool, key: str, value: Any, expected: str, source: str) -> None:
+    if not condition:
+        raise ConfigError(f"config key '{key}' = {value!r}: expected {expected} ({source})")
+
+
+def check_theory(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` if ``config`` violates a constraint of the BEAM-Net theory.
+
+    Sections absent from ``config`` (a step receives only the sections it uses) are skipped.
+
+    Parameters
+    ----------
+    config
+        The parsed configuration (config.yaml plus any overrides), or some of its sections.
+    """
+    if "encoding" in config:
+        tau, t_ref = get_key(config, "encoding.tau_ms"), get_key(config, "encoding.t_ref_ms")
+        _require(tau <= t_ref, "encoding.tau_ms", tau, f"tau <= T_ref = {t_ref}",
+                 "Eq. 7: t_i = T_ref - tau * xi_i must stay >= 0 for xi_i in [0, 1]")
+    if "train" in config:
+        target = get_key(config, "train.sparsity_target")
+        _require(0.0 < target < 1.0, "train.sparsity_target", target, "a fraction in (0, 1)",
+                 "sparsity target of active patterns, Lennie 2003: 1-5 %")
+    if "model" not in config:
+        return
+    beam = get_key(config, "model.beam_net")
+    w_inh = beam["w_inh"]
+    _require(w_inh > 2.0, "model.beam_net.w_inh", w_inh, "w_inh > 2",
+             "Proposition 3.3: normalised firing rates approach the posterior only with w_inh > 2")
+    delta = beam["delta"]
+    _require(delta > 0.0, "model.beam_net.delta", delta, "Delta > 0",
+             "Eq. 9: P(spike | V) = sigmoid((V - theta) / Delta) needs a positive Delta")
+    bound = math.ceil(3.0 * beam["tau_m_ms"] / beam["tau_s_ms"])
+    l_max = beam["loop"]["max_iterations"]
+    _require(l_max >= bound, "model.beam_net.loop.max_iterations", l_max,
+             f">= ceil(3 tau_m / tau_s) = {bound}",
+             "Theorem 3.6: the loop converges within ceil(3 tau_m / tau_s) iterations")
+    _require(beam["alpha_0"] > 0.0, "model.beam_net.alpha_0", beam["alpha_0"], "alpha_0 > 0",
+             "Eq. 12: Dirichlet concentrations must be positive")
+    _require(beam["eta"] > 0.0, "model.beam_net.eta", beam["eta"], "eta > 0",
+             "Eq. 12: alpha_j = alpha_0 + eta * evidence_j needs a positive evidence gain")
+
+
+def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH,
+                    sections_only: bool = False) -> None:
+    """Validate ``config`` against the workflow's JSON schema (the one Snakemake uses).
+
+    With ``sections_only`` the top-level sections are not required (a workflow step receives
+    only the sections it uses), but every section present is checked in full.
+    """
+    import jsonschema
+
+    schema = yaml.safe_load(schema_path.read_text())
+    if sections_only:
+        schema.pop("required", None)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        key = ".".join(str(p) for p in first.absolute_path) or "<top level>"
+        raise ConfigError(f"config key '{key}': {first.message} (schema {schema_path.name})")
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config, merge ``overrides`` (nested), and run both validation layers.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or unreadable, or a value breaks the schema or the theory.
+    """
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file '{path}' does not exist") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping, got {type(config).__name__}")
+    if overrides:
+        config = deep_merge(config, overrides)
+    validate_schema(config)
+    check_theory(config)
+    return config
+
+
+def config_from_json(text: str) -> dict[str, Any]:
+    """Parse the sections a workflow step receives as JSON, and validate them."""
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--config-json is not valid JSON: {err}") from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"--config-json must hold a mapping, got {type(config).__name__}")
+    validate_schema(config, sections_only=True)
+    check_theory(config)
+    return config
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``update`` merged in recursively (update wins)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON form of ``config`` (key order does not matter)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def theory_bound_iterations(config: Mapping[str, Any]) -> int:
+    """Theorem 3.6's iteration bound ceil(3 tau_m / tau_s)."""
+    beam = get_key(config, "model.beam_net")
+    return math.ceil(3.0 * beam["tau_m_ms"] / beam["tau_s_ms"])

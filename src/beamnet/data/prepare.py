@@ -1,0 +1,100 @@
+"""Build each dataset's raw arrays and its split manifest (the ``prepare_*`` rules).
+
+Outputs per dataset, under ``results/datasets/{dataset}/``:
+
+- ``manifest.csv``: sample_id, label, split (train/val/test), source;
+- ``images.npz`` (digits) or ``events.npz`` (event datasets), with provenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from beamnet.data.digits import load_digit_images
+from beamnet.data.events import pack_events
+from beamnet.data.nmnist import NMNISTFolder, resolve_root
+from beamnet.data.saccade import simulate_saccade_events
+from beamnet.data.splits import stratified_split
+from beamnet.io import atomic_paths, write_npz
+from beamnet.provenance import provenance_json
+
+MANIFEST_COLUMNS = ("sample_id", "label", "split", "source")
+
+
+def _write_outputs(manifest: pl.DataFrame, manifest_path: Path, arrays: dict[str, np.ndarray],
+                   arrays_path: Path) -> None:
+    """Write the manifest and the arrays together: both appear, or neither does."""
+    with atomic_paths(manifest_path, arrays_path) as (manifest_tmp, arrays_tmp):
+        manifest.select(MANIFEST_COLUMNS).write_csv(manifest_tmp)
+        write_npz(arrays_tmp, arrays)
+
+
+def read_manifest(path: str | Path) -> pl.DataFrame:
+    """Read a split manifest, checking its columns."""
+    manifest = pl.read_csv(path)
+    missing = set(MANIFEST_COLUMNS) - set(manifest.columns)
+    if missing:
+        raise ValueError(f"manifest '{path}' lacks columns {sorted(missing)}; "
+                         f"expected {list(MANIFEST_COLUMNS)}")
+    return manifest
+
+
+def prepare_digits(config: Mapping[str, Any], manifest_path: Path, images_path: Path) -> None:
+    """scikit-learn digits -> images.npz and a stratified seeded split."""
+    images, labels = load_digit_images()
+    settings = config["data"]["digits"]
+    splits = stratified_split(labels, settings["val_fraction"], settings["test_fraction"],
+                              config["data"]["split_seed"])
+    ids = np.arange(len(labels), dtype=np.int64)
+    manifest = pl.DataFrame({"sample_id": ids, "label": labels, "split": splits,
+                             "source": [f"sklearn.datasets.load_digits[{i}]" for i in ids]})
+    _write_outputs(manifest, manifest_path, {
+        "images": images, "labels": labels, "sample_ids": ids,
+        "provenance": np.array(provenance_json(config, dataset="digits")),
+    }, images_path)
+
+
+def prepare_digits_saccade(config: Mapping[str, Any], digits_manifest: Path, digits_images: Path,
+                           manifest_path: Path, events_path: Path) -> None:
+    """Digits seen through simulated saccades -> events.npz; splits follow the digits manifest."""
+    with np.load(digits_images) as archive:
+        images, labels, ids = archive["images"], archive["labels"], archive["sample_ids"]
+    settings = config["data"]["digits_saccade"]
+    streams, sensor_size = simulate_saccade_events(images, settings, config["data"]["split_seed"])
+    source_manifest = read_manifest(digits_manifest)
+    if not np.array_equal(source_manifest["sample_id"].to_numpy(), ids):
+        raise ValueError(f"digits manifest '{digits_manifest}' and images '{digits_images}' "
+                         "list different samples: rebuild them together")
+    manifest = source_manifest.with_columns(
+        pl.format("saccade-simulated {}", pl.col("source")).alias("source"))
+    _write_outputs(manifest, manifest_path, pack_events(streams) | {
+        "labels": labels, "sample_ids": ids, "sensor_size": np.array(sensor_size),
+        "provenance": np.array(provenance_json(config, dataset="digits_saccade")),
+    }, events_path)
+
+
+def prepare_nmnist(config: Mapping[str, Any], manifest_path: Path, events_path: Path) -> None:
+    """N-MNIST recordings (validated one by one) -> events.npz; Train splits into train/val."""
+    settings = config["data"]["nmnist"]
+    root = resolve_root(settings["root"], settings["download"], settings.get("download_dir", "data/raw"))
+    train, test = NMNISTFolder(root, "train"), NMNISTFolder(root, "test")
+    train_labels = np.asarray(train.targets)
+    train_splits = stratified_split(train_labels, settings["val_fraction"], 0.0,
+                                    config["data"]["split_seed"])
+    files = train.files + test.files
+    labels = np.concatenate([train_labels, np.asarray(test.targets)]).astype(np.int64)
+    splits = np.concatenate([train_splits, np.full(len(test), "test")])
+    streams = [events for dataset in (train, test) for events, _ in
+               (dataset[i] for i in range(len(dataset)))]
+    ids = np.arange(len(files), dtype=np.int64)
+    manifest = pl.DataFrame({"sample_id": ids, "label": labels, "split": splits,
+                             "source": [str(Path(f).relative_to(root)) for f in files]})
+    _write_outputs(manifest, manifest_path, pack_events(streams) | {
+        "labels": labels, "sample_ids": ids, "sensor_size": np.array(NMNISTFolder.sensor_size),
+        "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root))),
+    }, events_path)

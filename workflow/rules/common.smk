@@ -1,0 +1,95 @@
+# Helpers shared by the rule files. No rules here.
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from snakemake.settings.types import DeploymentMethod
+
+from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory
+from beamnet.data.nmnist import nmnist_available
+from beamnet.encoding import encodings_for
+
+# The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
+try:
+    check_theory(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+
+# Rules call `python -m beamnet`: under --sdm conda the rule's own environment provides python;
+# otherwise the interpreter running Snakemake (the project venv) is put first on PATH for jobs.
+envvars:
+    "PATH",
+
+
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+SRC = Path("src/beamnet")
+DATASET_PATTERN = "|".join(["digits", "digits_saccade", "nmnist"])
+ENCODING_PATTERN = "latency|population|rate"
+
+
+def step_config(*sections):
+    """The config sections a step uses, as canonical JSON; passed as params, so a change reruns the step."""
+    return json.dumps({name: config[name] for name in sections}, sort_keys=True)
+
+
+def source_files(*modules):
+    """src/beamnet modules a rule depends on, so that editing them reruns it."""
+    return [str(SRC / module) for module in modules]
+
+
+def dataset_available(dataset):
+    if dataset != "nmnist":
+        return True
+    nmnist = config["data"]["nmnist"]
+    return nmnist_available(nmnist["root"], nmnist["download"])
+
+
+def active_datasets():
+    """Datasets `all` runs: config['datasets'], less those whose raw data is unavailable."""
+    chosen = []
+    for dataset in config["datasets"]:
+        if dataset_available(dataset):
+            chosen.append(dataset)
+        elif config.get("skip_unavailable_datasets", True):
+            print(f"warning: dataset '{dataset}' left out: data.nmnist.root "
+                  f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ and "
+                  "data.nmnist.download is false", file=sys.stderr)
+        else:
+            raise WorkflowError(f"dataset '{dataset}' is unavailable: data.nmnist.root "
+                                f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ "
+                                "and data.nmnist.download is false")
+    return chosen
+
+
+def dataset_archive(dataset):
+    kind = "events" if dataset in EVENT_DATASETS else "images"
+    return f"results/datasets/{dataset}/{kind}.npz"
+
+
+def cache_paths(dataset, encoding):
+    return expand("results/cache/{dataset}/{encoding}/{split}.npz", dataset=dataset,
+                  encoding=encoding, split=SPLITS)
+
+
+def all_targets():
+    targets = []
+    for dataset in active_datasets():
+        for encoding in encodings_for(dataset):
+            targets += cache_paths(dataset, encoding)
+    return targets
+
+
+def encode_inputs(wildcards):
+    if wildcards.encoding not in encodings_for(wildcards.dataset):
+        raise WorkflowError(f"encoding '{wildcards.encoding}' is not available for dataset "
+                            f"'{wildcards.dataset}': expected one of "
+                            f"{list(encodings_for(wildcards.dataset))}")
+    return {
+        "source": dataset_archive(wildcards.dataset),
+        "manifest": f"results/datasets/{wildcards.dataset}/manifest.csv",
+        "code": source_files("encoding.py", "data/events.py"),
+    }

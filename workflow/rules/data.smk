@@ -1,0 +1,70 @@
+# Stage 1: raw datasets -> split manifests and image/event archives.
+
+
+rule prepare_digits:
+    output:
+        manifest="results/datasets/digits/manifest.csv",
+        archive="results/datasets/digits/images.npz",
+    input:
+        code=source_files("data/digits.py", "data/prepare.py", "data/splits.py"),
+    params:
+        cfg=step_config("data"),
+    log:
+        "logs/prepare/digits.log",
+    benchmark:
+        "benchmarks/rules/prepare/digits.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m beamnet prepare --dataset digits --config-json {params.cfg:q}"
+        " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
+
+
+rule prepare_digits_saccade:
+    output:
+        manifest="results/datasets/digits_saccade/manifest.csv",
+        archive="results/datasets/digits_saccade/events.npz",
+    input:
+        digits_manifest="results/datasets/digits/manifest.csv",
+        digits_images="results/datasets/digits/images.npz",
+        code=source_files("data/saccade.py", "data/prepare.py", "data/events.py"),
+    params:
+        cfg=step_config("data"),
+    log:
+        "logs/prepare/digits_saccade.log",
+    benchmark:
+        "benchmarks/rules/prepare/digits_saccade.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    shell:
+        "python -m beamnet prepare --dataset digits_saccade --config-json {params.cfg:q}"
+        " --digits-manifest {input.digits_manifest} --digits-images {input.digits_images}"
+        " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
+
+
+rule prepare_nmnist:
+    output:
+        manifest="results/datasets/nmnist/manifest.csv",
+        archive="results/datasets/nmnist/events.npz",
+    input:
+        code=source_files("data/nmnist.py", "data/prepare.py", "data/events.py"),
+    params:
+        cfg=step_config("data"),
+    log:
+        "logs/prepare/nmnist.log",
+    benchmark:
+        "benchmarks/rules/prepare/nmnist.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q}"
+        " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
