@@ -40,8 +40,15 @@ def atomic_paths(*finals: str | Path) -> Iterator[list[Path]]:
             os.chmod(name, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are shared files
             temps.append(Path(name))
         yield temps
-        for temp, final in zip(temps, finals):
-            os.replace(temp, final)
+        placed: list[Path] = []
+        try:
+            for temp, final in zip(temps, finals):
+                os.replace(temp, final)
+                placed.append(Path(final))
+        except OSError:
+            for final in placed:  # a set written together appears together or not at all
+                final.unlink(missing_ok=True)
+            raise
     finally:
         for temp in temps:
             temp.unlink(missing_ok=True)

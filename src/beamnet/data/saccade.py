@@ -93,6 +93,8 @@ def simulate_saccade_events(images: np.ndarray, settings: Mapping[str, Any],
         times = np.floor(((step - 1) * STEP_MS + jitter) * MICROSECONDS_PER_MS).astype(np.int64)
         parts.append((sample[repeat], x[repeat], y[repeat], times, polarity[repeat]))
 
+    if not parts:  # no image changed anywhere: one empty stream per image
+        return [np.zeros(0, dtype=EVENT_DTYPE) for _ in range(n)], (width, height, 2)
     sample, x, y, t, p = (np.concatenate(column) for column in zip(*parts))
     order = np.lexsort((t, sample))
     sample, x, y, t, p = sample[order], x[order], y[order], t[order], p[order]
