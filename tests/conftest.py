@@ -63,3 +63,29 @@ def nmnist_event_bytes(events: Iterable[tuple[int, int, int, int]]) -> bytes:
 
 def first_recording(root: Path, split: str = "Train", digit: int = 0) -> Path:
     return sorted((root / split / str(digit)).glob("*.bin"))[0]
+
+
+@pytest.fixture(scope="session")
+def digits_caches(tmp_path_factory: pytest.TempPathFactory, _default_config: dict[str, Any]) -> dict[str, Path]:
+    """Digits prepared and encoded (latency and rate) once per session, in a temporary folder."""
+    from beamnet.data.prepare import prepare_digits
+    from beamnet.encoding import encode_dataset
+
+    root = tmp_path_factory.mktemp("digits")
+    manifest, images = root / "manifest.csv", root / "images.npz"
+    prepare_digits(_default_config, manifest, images)
+    caches: dict[str, Path] = {}
+    for encoding in ("latency", "rate"):
+        outputs = [root / encoding / f"{split}.npz" for split in ("train", "val", "test")]
+        encode_dataset(_default_config, "digits", encoding, images, manifest, outputs)
+        for split, path in zip(("train", "val", "test"), outputs):
+            caches[f"{encoding}/{split}"] = path
+    return caches
+
+
+@pytest.fixture
+def tiny_training_config(default_config: dict[str, Any]) -> dict[str, Any]:
+    """Two short epochs of a small BEAM-Net: fast enough for determinism and resume tests."""
+    default_config["model"]["beam_net"]["n_patterns"] = 16
+    default_config["train"].update({"epochs": 3, "batch_size": 128})
+    return default_config

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from beamnet.config import DATASETS, ConfigError, config_from_json, load_config
+from beamnet.config import DATASETS, MODELS, ConfigError, config_from_json, load_config
 
 log = logging.getLogger("beamnet")
 
@@ -50,6 +50,16 @@ def cmd_encode(args: argparse.Namespace) -> None:
     log.info("encoded %s/%s -> %s", args.dataset, args.encoding, ", ".join(args.outputs))
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from beamnet.train import train_model
+
+    config = _config(args)
+    train_model(config, args.dataset, args.model, args.seed, Path(args.train_cache),
+                Path(args.val_cache), Path(args.checkpoint), Path(args.history),
+                threads=args.threads, stop_after_epochs=args.stop_after_epochs)
+    log.info("trained %s on %s, seed %d -> %s", args.model, args.dataset, args.seed, args.checkpoint)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beamnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -76,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--outputs", required=True, nargs=3, metavar=("TRAIN", "VAL", "TEST"))
     p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("train", help="spike caches -> checkpoint + per-epoch history")
+    add_config(p)
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--train-cache", required=True)
+    p.add_argument("--val-cache", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--history", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--stop-after-epochs", type=int, default=None,
+                   help="stop early leaving the resume state (for testing resumption)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 
@@ -84,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"beamnet {args.step}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -71,6 +71,18 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
         write_npz(temp, arrays)
 
 
+def torch_bytes(payload: Any) -> bytes:
+    """``torch.save`` into memory: the archive's inner folder name does not then depend on the
+    (temporary) file name, so equal payloads give equal bytes."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
 def save_many_npz_atomic(paths: Sequence[str | Path], arrays: Sequence[dict[str, Any]]) -> None:
     """Write several npz files so that either all of them appear or none does."""
     with atomic_paths(*paths) as temps:

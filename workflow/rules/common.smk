@@ -29,6 +29,16 @@ if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
 SRC = Path("src/beamnet")
 DATASET_PATTERN = "|".join(["digits", "digits_saccade", "nmnist"])
 ENCODING_PATTERN = "latency|population|rate"
+MODEL_PATTERN = "beam_net|ann_mlp|rate_snn"
+
+# The src/beamnet modules each model's training and evaluation really run.
+SHARED_MODEL_CODE = ["models/__init__.py", "models/encoder.py", "train.py", "metrics.py", "encoding.py"]
+MODEL_CODE = {
+    "beam_net": ["models/beam_net.py", "models/coincidence.py", "models/bayesian_lif.py",
+                 "models/dirichlet.py", "models/bidirectional.py"],
+    "ann_mlp": ["models/baselines.py"],
+    "rate_snn": ["models/baselines.py"],
+}
 
 
 def step_config(*sections):
@@ -75,11 +85,23 @@ def cache_paths(dataset, encoding):
                   encoding=encoding, split=SPLITS)
 
 
+def model_encoding(model):
+    return config["model"][model]["encoding"]
+
+
+def checkpoint_paths(datasets=None):
+    return expand("results/checkpoints/{dataset}/{model}/seed={seed}.pt",
+                  dataset=datasets if datasets is not None else active_datasets(),
+                  model=config["models"], seed=config["seeds"])
+
+
 def all_targets():
+    datasets = active_datasets()
     targets = []
-    for dataset in active_datasets():
+    for dataset in datasets:
         for encoding in encodings_for(dataset):
             targets += cache_paths(dataset, encoding)
+    targets += checkpoint_paths(datasets)
     return targets
 
 
@@ -93,3 +115,10 @@ def encode_inputs(wildcards):
         "manifest": f"results/datasets/{wildcards.dataset}/manifest.csv",
         "code": source_files("encoding.py", "data/events.py"),
     }
+
+
+def train_inputs(wildcards):
+    encoding = model_encoding(wildcards.model)
+    caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, encoding)))
+    code = source_files(*SHARED_MODEL_CODE, *MODEL_CODE[wildcards.model])
+    return {"train": caches["train"], "val": caches["val"], "code": code}

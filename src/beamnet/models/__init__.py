@@ -1,0 +1,50 @@
+"""BEAM-Net's components (one module each) and the two baselines.
+
+- :mod:`~beamnet.models.encoder`       Component 1, Eq. 7 (caches -> tensors)
+- :mod:`~beamnet.models.coincidence`   Component 2a, Eqs. 21-22
+- :mod:`~beamnet.models.bayesian_lif`  Component 2b, Eqs. 8-9, Prop. 3.3
+- :mod:`~beamnet.models.dirichlet`     Component 3, Eq. 12, Eqs. 14-15
+- :mod:`~beamnet.models.bidirectional` Component 4, Eq. 16, Thm. 3.6, Thm. 4.1
+- :mod:`~beamnet.models.beam_net`      the assembled model
+- :mod:`~beamnet.models.baselines`     ANN-MLP and rate-coded SNN
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from beamnet.models.baselines import ANNMLP, RateSNN, matched_hidden_width
+from beamnet.models.beam_net import BEAMNet
+
+
+def beam_net_parameter_count(n_inputs: int, n_classes: int, n_patterns: int) -> int:
+    """2 N D (pattern times and weights) + N K (readout) + N (biases)."""
+    return 2 * n_patterns * n_inputs + n_patterns * n_classes + n_patterns
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, Any]) -> nn.Module:
+    """Construct ``name`` for D = ``n_inputs`` inputs; baselines match BEAM-Net's parameter count.
+
+    ``config`` needs the ``model`` and ``encoding`` sections.
+    """
+    models = config["model"]
+    beam = models["beam_net"]
+    encoding = config["encoding"]
+    if name == "beam_net":
+        return BEAMNet(n_inputs, n_classes, beam, encoding["t_ref_ms"], encoding["dt_ms"])
+    target = beam_net_parameter_count(n_inputs, n_classes, beam["n_patterns"])
+    hidden = matched_hidden_width(target, n_inputs, n_classes)
+    if name == "ann_mlp":
+        return ANNMLP(n_inputs, hidden, n_classes)
+    if name == "rate_snn":
+        snn = models["rate_snn"]
+        return RateSNN(n_inputs, hidden, n_classes, snn["tau_m_ms"], snn["threshold"],
+                       snn["surrogate_slope"], encoding["dt_ms"])
+    raise ValueError(f"model '{name}': expected one of beam_net, ann_mlp, rate_snn")

@@ -1,0 +1,270 @@
+"""Training: one checkpoint per dataset x model x seed (the ``train_model`` rule).
+
+- Seeds for ``random``, NumPy and torch are set in one place (:func:`seed_everything`) and
+  torch runs with deterministic algorithms, so the same config and seed give byte-identical
+  checkpoints on CPU (for a fixed thread count).
+- State is saved atomically after every epoch to ``<checkpoint>.resume``; a run killed mid-way
+  resumes from its last finished epoch and ends with the same bytes as an uninterrupted run.
+- A NaN or infinite loss stops training with an error and writes no checkpoint.
+- Checkpoints hold the weights, the per-epoch history (without wall time) and provenance; the
+  history table (with wall time) is written beside it as CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from beamnet.config import config_hash
+from beamnet.io import atomic_paths, torch_bytes
+from beamnet.metrics import accuracy, expected_calibration_error
+from beamnet.models import build_model, count_parameters
+from beamnet.models.beam_net import BEAMNet
+from beamnet.models.encoder import EncodedSplit, load_cache
+from beamnet.provenance import provenance
+
+log = logging.getLogger("beamnet.train")
+CHECKPOINT_FORMAT = 1
+N_CLASSES = 10
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def seed_everything(seed: int, threads: int) -> torch.Generator:
+    """Seed random, NumPy and torch; deterministic algorithms; fixed thread count."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
+    generator = torch.Generator().manual_seed(seed)
+    return generator
+
+
+@dataclass
+class BatchResult:
+    loss: torch.Tensor
+    probabilities: torch.Tensor
+    activity: torch.Tensor       # (B,) fraction of active neuron-steps
+    iterations: torch.Tensor     # (B,) loop iterations (0 for the baselines)
+
+
+def model_inputs(model: nn.Module, data: EncodedSplit, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors ``model`` reads for the samples ``index``."""
+    if isinstance(model, BEAMNet):
+        return data.spike_times[index], data.active[index]
+    if data.encoding == "rate" and data.spikes is not None and hasattr(model, "decay"):
+        return (data.spikes[index],)
+    return (data.intensity[index],)
+
+
+def run_batch(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
+              train_settings: Mapping[str, Any], kl_weight: float, stochastic: bool = False,
+              generator: torch.Generator | None = None) -> BatchResult:
+    """Forward one batch and compute the training loss."""
+    if isinstance(model, BEAMNet):
+        out = model(*inputs, stochastic=stochastic, generator=generator)
+        loss = model.loss(out, labels, kl_weight, train_settings["sparsity_weight"],
+                          train_settings["sparsity_target"])
+        return BatchResult(loss, out.probabilities, out.activity, out.iterations)
+    result = model(*inputs)
+    logits, counts = result if isinstance(result, tuple) else (result, None)
+    loss = nn.functional.cross_entropy(logits, labels)
+    activity = (counts / (model.hidden.out_features * inputs[0].shape[1])).mean(1) if counts is not None \
+        else torch.zeros(len(labels))
+    return BatchResult(loss, torch.softmax(logits, 1), activity, torch.zeros(len(labels), dtype=torch.int64))
+
+
+def kl_weight_at(epoch: int, train_settings: Mapping[str, Any]) -> float:
+    """Evidential KL weight, ramped linearly over ``kl_anneal_epochs`` (Sensoy et al. 2018)."""
+    ramp = max(int(train_settings.get("kl_anneal_epochs", 0)), 1)
+    return float(train_settings["evidential_kl_weight"]) * min(1.0, (epoch + 1) / ramp)
+
+
+@torch.no_grad()
+def evaluate_split(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
+                   kl_weight: float, batch_size: int, ece_bins: int) -> dict[str, float]:
+    """Loss, accuracy, ECE, activity and mean loop iterations on a split (mean-field pass)."""
+    model.eval()
+    losses, probs, activity, iterations = [], [], [], []
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        result = run_batch(model, model_inputs(model, data, index), data.labels[index], train_settings, kl_weight)
+        losses.append(float(result.loss) * len(index))
+        probs.append(result.probabilities)
+        activity.append(result.activity)
+        iterations.append(result.iterations.float())
+    probabilities = torch.cat(probs)
+    return {"loss": sum(losses) / len(data), "accuracy": accuracy(probabilities, data.labels),
+            "ece": expected_calibration_error(probabilities, data.labels, ece_bins),
+            "activity": float(torch.cat(activity).mean()),
+            "iterations": float(torch.cat(iterations).mean())}
+
+
+CALIBRATION_GRID = torch.logspace(-2.0, 2.0, 161)
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
+              batch_size: int = 256) -> float:
+    """Fit one scale on the validation split by NLL (temperature scaling, Guo et al. 2017).
+
+    For BEAM-Net the scale multiplies the Dirichlet evidence (eta, Eq. 12); for the baselines
+    it multiplies the logits. The accuracy is unchanged: only the confidence moves. The scale
+    is picked from a fixed log-spaced grid, so the result is deterministic.
+    """
+    model.eval()
+    target = model.attention.evidence_scale if isinstance(model, BEAMNet) else model.logit_scale
+    target.fill_(1.0)
+    outputs = []
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        inputs = model_inputs(model, data, index)
+        if isinstance(model, BEAMNet):
+            outputs.append(model(*inputs).alpha - model.attention.alpha_0)     # evidence
+        else:
+            result = model(*inputs)
+            outputs.append(result[0] if isinstance(result, tuple) else result)  # logits
+    raw = torch.cat(outputs)
+    labels = data.labels
+    best_scale, best_nll = 1.0, math.inf
+    for scale in CALIBRATION_GRID.tolist():
+        if isinstance(model, BEAMNet):
+            alpha = model.attention.alpha_0 + scale * raw
+            log_p = torch.log(alpha / alpha.sum(1, keepdim=True))
+        else:
+            log_p = torch.log_softmax(scale * raw, 1)
+        nll = float(-log_p.gather(1, labels[:, None]).mean())
+        if nll < best_nll:
+            best_scale, best_nll = scale, nll
+    target.fill_(best_scale)
+    return best_scale
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON round trip: equal values then pickle to equal bytes, whether they were built in
+    this process or read back from a resume file (pickle shares repeated objects)."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _resume_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".resume")
+
+
+def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: int,
+                train_cache: Path, val_cache: Path, checkpoint: Path, history_path: Path,
+                threads: int = 1, stop_after_epochs: int | None = None) -> None:
+    """Train ``model_name`` on ``dataset`` with ``seed``; write the checkpoint and history.
+
+    Parameters
+    ----------
+    stop_after_epochs
+        Stop (as if killed) after this many epochs of this invocation, leaving the resume
+        state behind; used to test resumption.
+    """
+    train_settings = config["train"]
+    generator = seed_everything(seed, threads)
+    train_data, val_data = load_cache(train_cache), load_cache(val_cache)
+    if train_data.dataset != dataset or val_data.dataset != dataset:
+        raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset "
+                         f"'{train_data.dataset}', expected '{dataset}'")
+    model = build_model(model_name, train_data.n_inputs, N_CLASSES, config)
+    if isinstance(model, BEAMNet):
+        model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels,
+                                      generator)
+    optimiser = torch.optim.Adam(model.parameters(), lr=train_settings["learning_rate"],
+                                 weight_decay=train_settings.get("weight_decay", 0.0))
+    epochs, batch_size = int(train_settings["epochs"]), int(train_settings["batch_size"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+    ece_bins = int(config["evaluate"]["ece_bins"])
+    digest = config_hash(config)
+    history: list[dict[str, float]] = []
+    wall_times: list[float] = []
+    start_epoch = 0
+
+    resume = _resume_path(checkpoint)
+    if resume.exists():
+        state = torch.load(resume, weights_only=False)
+        if state["config_hash"] == digest and state["seed"] == seed and state["model"] == model_name:
+            model.load_state_dict(state["model_state"])
+            optimiser.load_state_dict(state["optimiser_state"])
+            scheduler.load_state_dict(state["scheduler_state"])
+            generator.set_state(state["generator_state"])
+            torch.set_rng_state(state["torch_rng_state"])
+            history, wall_times, start_epoch = state["history"], state["wall_times"], state["epoch"]
+            log.info("resuming %s from epoch %d", resume, start_epoch)
+        else:
+            log.info("ignoring %s: it was made with another config, seed or model", resume)
+
+    for epoch in range(start_epoch, epochs):
+        if stop_after_epochs is not None and epoch - start_epoch >= stop_after_epochs:
+            log.info("stopping after %d epochs as asked; resume state in %s", stop_after_epochs, resume)
+            return
+        began = time.perf_counter()
+        model.train()
+        kl_weight = kl_weight_at(epoch, train_settings)
+        order = torch.randperm(len(train_data), generator=generator)
+        total_loss, seen = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            result = run_batch(model, model_inputs(model, train_data, index), train_data.labels[index],
+                               train_settings, kl_weight)
+            if not math.isfinite(float(result.loss.detach())):
+                resume.unlink(missing_ok=True)
+                raise TrainingDiverged(f"{model_name} on {dataset}, seed {seed}: loss became "
+                                       f"{float(result.loss)} in epoch {epoch + 1}; no checkpoint written")
+            optimiser.zero_grad()
+            result.loss.backward()
+            optimiser.step()
+            total_loss += float(result.loss.detach()) * len(index)
+            seen += len(index)
+        scheduler.step()
+        val = evaluate_split(model, val_data, train_settings, kl_weight, 256, ece_bins)
+        history.append({"epoch": epoch + 1, "train_loss": total_loss / seen, "val_loss": val["loss"],
+                        "val_accuracy": val["accuracy"], "val_ece": val["ece"],
+                        "val_activity": val["activity"], "val_iterations": val["iterations"]})
+        wall_times.append(time.perf_counter() - began)
+        log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_ece %.4f activity %.4f "
+                 "iterations %.2f (%.1f s)", epoch + 1, epochs, history[-1]["train_loss"], val["loss"],
+                 val["accuracy"], val["ece"], val["activity"], val["iterations"], wall_times[-1])
+        with atomic_paths(resume) as (temp,):
+            temp.write_bytes(torch_bytes({"config_hash": digest, "seed": seed, "model": model_name, "epoch": epoch + 1,
+                        "model_state": model.state_dict(), "optimiser_state": optimiser.state_dict(),
+                        "scheduler_state": scheduler.state_dict(),
+                        "generator_state": generator.get_state(),
+                        "torch_rng_state": torch.get_rng_state(), "history": history,
+                        "wall_times": wall_times}))
+
+    calibration_scale = calibrate(model, val_data, train_settings) if train_settings.get("calibrate", True) else 1.0
+    calibrated = evaluate_split(model, val_data, train_settings, kl_weight_at(epochs - 1, train_settings),
+                                256, ece_bins)
+    log.info("calibration scale %.4g: val_loss %.4f val_acc %.4f val_ece %.4f", calibration_scale,
+             calibrated["loss"], calibrated["accuracy"], calibrated["ece"])
+    payload = {
+        "format_version": CHECKPOINT_FORMAT, "dataset": dataset, "model": model_name, "seed": seed,
+        "encoding": train_data.encoding, "n_inputs": train_data.n_inputs, "n_classes": N_CLASSES,
+        "input_shape": list(train_data.input_shape), "parameter_count": count_parameters(model),
+        "state_dict": model.state_dict(), "history": _canonical(history), "config": _canonical(config),
+        "calibration": {"scale": calibration_scale, "val_ece": calibrated["ece"],
+                        "val_accuracy": calibrated["accuracy"], "val_loss": calibrated["loss"]},
+        "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
+    }
+    table = pl.DataFrame(history).with_columns(pl.Series("wall_time_s", wall_times))
+    with atomic_paths(checkpoint, history_path) as (ckpt_temp, history_temp):
+        ckpt_temp.write_bytes(torch_bytes(payload))
+        table.write_csv(history_temp)
+    resume.unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+"""Model components against their equations, and the baselines' parameter budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from beamnet.models import beam_net_parameter_count, build_model, count_parameters
+from beamnet.models.coincidence import CoincidenceDetector, coincidence_kernel
+from beamnet.models.dirichlet import DirichletAttention, evidential_kl
+
+
+def test_coincidence_matches_direct_sum() -> None:
+    """Eqs. 21-22: the event-driven table lookup equals sum_i w_ij kappa(t_i - t_ij) within 1 %."""
+    generator = torch.Generator().manual_seed(0)
+    detector = CoincidenceDetector(n_inputs=40, n_patterns=12, tau_c=5.0, t_ref=20.0, dt=1.0)
+    with torch.no_grad():
+        detector.pattern_logits.normal_(0.0, 1.5, generator=generator)
+        detector.weights.normal_(0.0, 1.0, generator=generator)
+    times = torch.rand(8, 40, generator=generator) * 20.0
+    active = torch.rand(8, 40, generator=generator) < 0.6
+    fast = detector(times, active)
+    kappa = coincidence_kernel(times[:, None, :] - detector.pattern_times[None], 5.0)
+    direct = (kappa * detector.weights[None] * active[:, None, :]).sum(-1)
+    torch.testing.assert_close(fast, direct, rtol=0.0, atol=0.01 * float(direct.detach().abs().max()))
+
+
+def test_silent_inputs_add_nothing() -> None:
+    """Eq. 21: a sample with no firing input has S = 0 for every pattern."""
+    detector = CoincidenceDetector(10, 4, 5.0, 20.0, 1.0)
+    with torch.no_grad():
+        detector.weights.fill_(1.0)
+    similarity = detector(torch.full((2, 10), 3.0), torch.zeros(2, 10, dtype=torch.bool))
+    assert torch.equal(similarity, torch.zeros(2, 4))
+
+
+def test_coincidence_peaks_at_the_stored_times() -> None:
+    """kappa is largest when input spikes coincide with the pattern's spike times."""
+    detector = CoincidenceDetector(6, 1, 5.0, 20.0, 1.0)
+    with torch.no_grad():
+        detector.weights.fill_(1.0)
+    stored = detector.pattern_times.detach()
+    active = torch.ones(3, 6, dtype=torch.bool)
+    similarity = detector(torch.stack([stored[0], stored[0] + 3.0, stored[0] + 8.0]).clamp(0, 20), active)
+    assert similarity[0, 0] > similarity[1, 0] > similarity[2, 0]
+
+
+def test_dirichlet_prediction_is_normalised_mean() -> None:
+    """Eq. 12: alpha = alpha_0 + eta * R r with R >= 0; p = alpha / A sums to one."""
+    attention = DirichletAttention(n_patterns=5, n_classes=3, alpha_0=1.0, eta=10.0)
+    rates = torch.rand(4, 5)
+    alpha = attention(rates)
+    assert torch.all(alpha >= 1.0)
+    expected = 1.0 + 10.0 * rates @ torch.nn.functional.softplus(attention.readout).t()
+    torch.testing.assert_close(alpha, expected)
+
+
+def test_evidential_kl_is_zero_without_misleading_evidence() -> None:
+    """Sensoy et al.'s KL vanishes when only the true class holds evidence, grows otherwise."""
+    labels = torch.tensor([0, 1])
+    clean = torch.tensor([[50.0, 1.0, 1.0], [1.0, 9.0, 1.0]])
+    misleading = torch.tensor([[50.0, 20.0, 1.0], [1.0, 9.0, 30.0]])
+    assert torch.allclose(evidential_kl(clean, labels), torch.zeros(2), atol=1e-5)
+    assert torch.all(evidential_kl(misleading, labels) > 0.1)
+
+
+@pytest.mark.parametrize("n_inputs", [64, 2312, 6936])
+@pytest.mark.parametrize("baseline", ["ann_mlp", "rate_snn"])
+def test_baselines_match_beam_net_parameter_count(default_config, n_inputs: int, baseline: str) -> None:
+    """Baselines have BEAM-Net's parameter count within the configured +-20 %."""
+    beam = build_model("beam_net", n_inputs, 10, default_config)
+    other = build_model(baseline, n_inputs, 10, default_config)
+    target = beam_net_parameter_count(n_inputs, 10, default_config["model"]["beam_net"]["n_patterns"])
+    assert count_parameters(beam) == target
+    tolerance = default_config["model"]["parameter_tolerance"]
+    assert abs(count_parameters(other) - target) <= tolerance * target
+
+
+def test_unknown_model_is_refused(default_config) -> None:
+    with pytest.raises(ValueError, match="model 'transformer'"):
+        build_model("transformer", 64, 10, default_config)

@@ -1,0 +1,79 @@
+"""Training: byte-identical checkpoints, resumption, divergence handling, recorded history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+import beamnet.train as training
+from beamnet.train import TrainingDiverged, train_model
+
+
+def _train(config, caches, out: Path, model: str = "beam_net", seed: int = 0, **kwargs) -> Path:
+    encoding = config["model"][model]["encoding"]
+    checkpoint = out / f"{model}_seed={seed}.pt"
+    train_model(config, "digits", model, seed, caches[f"{encoding}/train"], caches[f"{encoding}/val"],
+                checkpoint, out / f"{model}_seed={seed}_history.csv", threads=1, **kwargs)
+    return checkpoint
+
+
+@pytest.mark.parametrize("model", ["beam_net", "ann_mlp", "rate_snn"])
+def test_same_config_and_seed_give_identical_bytes(tiny_training_config, digits_caches, tmp_path, model) -> None:
+    """Same config + seed -> byte-identical checkpoint on CPU; another seed -> different weights."""
+    first = _train(tiny_training_config, digits_caches, tmp_path / "a", model)
+    second = _train(tiny_training_config, digits_caches, tmp_path / "b", model)
+    other = _train(tiny_training_config, digits_caches, tmp_path / "c", model, seed=1)
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes() != other.read_bytes()
+
+
+def test_killed_run_resumes_to_the_same_bytes(tiny_training_config, digits_caches, tmp_path) -> None:
+    """A run stopped after one epoch resumes from its state and ends byte-identical."""
+    reference = _train(tiny_training_config, digits_caches, tmp_path / "full")
+    interrupted = tmp_path / "cut"
+    partial = _train(tiny_training_config, digits_caches, interrupted, stop_after_epochs=1)
+    assert not partial.exists()
+    assert partial.with_name(partial.name + ".resume").exists()
+    resumed = _train(tiny_training_config, digits_caches, interrupted)
+    assert resumed.read_bytes() == reference.read_bytes()
+    assert not resumed.with_name(resumed.name + ".resume").exists()
+
+
+def test_non_finite_loss_stops_without_checkpoint(tiny_training_config, digits_caches, tmp_path, monkeypatch) -> None:
+    """A NaN loss raises a clear error and leaves no checkpoint or history behind."""
+    real_run_batch = training.run_batch
+
+    def poisoned(*args, **kwargs):
+        result = real_run_batch(*args, **kwargs)
+        result.loss = result.loss * float("nan")
+        return result
+
+    monkeypatch.setattr(training, "run_batch", poisoned)
+    with pytest.raises(TrainingDiverged, match="loss became nan in epoch 1"):
+        _train(tiny_training_config, digits_caches, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_records_history_and_provenance(tiny_training_config, digits_caches, tmp_path) -> None:
+    """The checkpoint holds one history row per epoch, the calibration, and provenance."""
+    checkpoint = _train(tiny_training_config, digits_caches, tmp_path)
+    payload = torch.load(checkpoint, weights_only=False)
+    epochs = tiny_training_config["train"]["epochs"]
+    assert [row["epoch"] for row in payload["history"]] == list(range(1, epochs + 1))
+    assert {"git_commit", "config_hash", "packages"} <= set(payload["provenance"])
+    assert payload["dataset"] == "digits" and payload["model"] == "beam_net"
+    assert payload["calibration"]["scale"] > 0
+    history = pl.read_csv(tmp_path / "beam_net_seed=0_history.csv")
+    assert history.height == epochs
+    assert {"train_loss", "val_loss", "val_accuracy", "val_ece", "val_activity", "val_iterations",
+            "wall_time_s"} <= set(history.columns)
+    assert history["val_iterations"].max() <= tiny_training_config["model"]["beam_net"]["loop"]["max_iterations"]
+
+
+def test_caches_from_another_dataset_are_refused(tiny_training_config, digits_caches, tmp_path) -> None:
+    with pytest.raises(ValueError, match="expected 'nmnist'"):
+        train_model(tiny_training_config, "nmnist", "ann_mlp", 0, digits_caches["latency/train"],
+                    digits_caches["latency/val"], tmp_path / "x.pt", tmp_path / "x.csv")

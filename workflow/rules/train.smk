@@ -1,0 +1,30 @@
+# Stage 3: spike caches -> one checkpoint per dataset x model x seed.
+
+
+rule train_model:
+    output:
+        checkpoint="results/checkpoints/{dataset}/{model}/seed={seed}.pt",
+        history="results/checkpoints/{dataset}/{model}/seed={seed}_history.csv",
+    input:
+        unpack(train_inputs),
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model=MODEL_PATTERN,
+        seed=r"\d+",
+    params:
+        cfg=step_config("encoding", "model", "train", "evaluate"),
+    threads: 1
+    log:
+        "logs/train/{dataset}/{model}/seed={seed}.log",
+    benchmark:
+        "benchmarks/rules/train/{dataset}/{model}/seed={seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    shell:
+        "python -m beamnet train --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --seed {wildcards.seed} --config-json {params.cfg:q} --threads {threads}"
+        " --train-cache {input.train} --val-cache {input.val}"
+        " --checkpoint {output.checkpoint} --history {output.history} > {log} 2>&1"
