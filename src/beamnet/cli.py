@@ -60,6 +60,36 @@ def cmd_train(args: argparse.Namespace) -> None:
     log.info("trained %s on %s, seed %d -> %s", args.model, args.dataset, args.seed, args.checkpoint)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from beamnet.evaluate import evaluate_checkpoint
+
+    config = _config(args)
+    evaluate_checkpoint(config, args.dataset, args.model, args.seed, Path(args.checkpoint),
+                        Path(args.test_cache), Path(args.output))
+    log.info("evaluated %s -> %s", args.checkpoint, args.output)
+
+
+def cmd_summarise(args: argparse.Namespace) -> None:
+    from beamnet.config import theory_bound_iterations
+    from beamnet.summarise import write_tables
+
+    config = _config(args)
+    out = Path(args.out_dir)
+    outputs = {"per_seed_parquet": out / "metrics_per_seed.parquet", "per_seed_csv": out / "metrics_per_seed.csv",
+               "summary_parquet": out / "summary.parquet", "summary_csv": out / "summary.csv",
+               "summary_md": out / "summary.md", "claims_csv": out / "claims.csv"}
+    write_tables(config, [Path(p) for p in args.predictions], [Path(p) for p in args.histories],
+                 theory_bound_iterations(config), outputs)
+    log.info("wrote tables under %s", out)
+
+
+def cmd_catalog(args: argparse.Namespace) -> None:
+    from beamnet.catalog import build_catalog
+
+    build_catalog([Path(p) for p in args.sql], Path(args.output))
+    log.info("built catalog %s", args.output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beamnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -100,6 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after-epochs", type=int, default=None,
                    help="stop early leaving the resume state (for testing resumption)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="checkpoint + test cache -> per-sample predictions (Parquet)")
+    add_config(p)
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--test-cache", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("summarise", help="predictions + histories -> metric, summary and claims tables")
+    add_config(p)
+    p.add_argument("--predictions", required=True, nargs="+")
+    p.add_argument("--histories", required=True, nargs="+")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_summarise)
+
+    p = sub.add_parser("catalog", help="versioned SQL -> DuckDB catalog over the Parquet files")
+    p.add_argument("--sql", required=True, nargs="+")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_catalog)
     return parser
 
 

@@ -226,7 +226,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
             if not math.isfinite(float(result.loss.detach())):
                 resume.unlink(missing_ok=True)
                 raise TrainingDiverged(f"{model_name} on {dataset}, seed {seed}: loss became "
-                                       f"{float(result.loss)} in epoch {epoch + 1}; no checkpoint written")
+                                       f"{float(result.loss.detach())} in epoch {epoch + 1}; no checkpoint written")
             optimiser.zero_grad()
             result.loss.backward()
             optimiser.step()

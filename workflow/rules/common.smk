@@ -95,6 +95,16 @@ def checkpoint_paths(datasets=None):
                   model=config["models"], seed=config["seeds"])
 
 
+def prediction_paths(datasets=None):
+    return expand("results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet",
+                  dataset=datasets if datasets is not None else active_datasets(),
+                  model=config["models"], seed=config["seeds"])
+
+
+def history_paths(datasets=None):
+    return [path.replace(".pt", "_history.csv") for path in checkpoint_paths(datasets)]
+
+
 def all_targets():
     datasets = active_datasets()
     targets = []
@@ -102,6 +112,8 @@ def all_targets():
         for encoding in encodings_for(dataset):
             targets += cache_paths(dataset, encoding)
     targets += checkpoint_paths(datasets)
+    targets += prediction_paths(datasets)
+    targets += ["results/tables/summary.parquet", "results/tables/claims.csv", "results/beamnet.duckdb"]
     return targets
 
 
@@ -122,3 +134,12 @@ def train_inputs(wildcards):
     caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, encoding)))
     code = source_files(*SHARED_MODEL_CODE, *MODEL_CODE[wildcards.model])
     return {"train": caches["train"], "val": caches["val"], "code": code}
+
+
+def evaluate_inputs(wildcards):
+    encoding = model_encoding(wildcards.model)
+    return {
+        "checkpoint": f"results/checkpoints/{wildcards.dataset}/{wildcards.model}/seed={wildcards.seed}.pt",
+        "test": cache_paths(wildcards.dataset, encoding)[SPLITS.index("test")],
+        "code": source_files("evaluate.py", "energy.py", *SHARED_MODEL_CODE, *MODEL_CODE[wildcards.model]),
+    }

@@ -1,0 +1,72 @@
+# Stage 4: checkpoints -> per-sample predictions (Hive-partitioned Parquet), tables, DuckDB catalog.
+
+
+rule evaluate_model:
+    output:
+        "results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet",
+    input:
+        unpack(evaluate_inputs),
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model=MODEL_PATTERN,
+        seed=r"\d+",
+    params:
+        cfg=step_config("encoding", "model", "train", "evaluate"),
+    log:
+        "logs/evaluate/{dataset}/{model}/seed={seed}.log",
+    benchmark:
+        "benchmarks/rules/evaluate/{dataset}/{model}/seed={seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "python -m beamnet evaluate --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --seed {wildcards.seed} --config-json {params.cfg:q} --checkpoint {input.checkpoint}"
+        " --test-cache {input.test} --output {output} > {log} 2>&1"
+
+
+rule summarise_results:
+    output:
+        per_seed="results/tables/metrics_per_seed.parquet",
+        per_seed_csv="results/tables/metrics_per_seed.csv",
+        summary="results/tables/summary.parquet",
+        summary_csv="results/tables/summary.csv",
+        summary_md="results/tables/summary.md",
+        claims="results/tables/claims.csv",
+    input:
+        predictions=lambda wildcards: prediction_paths(),
+        histories=lambda wildcards: history_paths(),
+        code=source_files("summarise.py", "metrics.py"),
+    params:
+        cfg=step_config("model", "evaluate", "claims"),
+    log:
+        "logs/summarise_results.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m beamnet summarise --config-json {params.cfg:q} --predictions {input.predictions}"
+        " --histories {input.histories} --out-dir results/tables > {log} 2>&1"
+
+
+rule build_catalog:
+    output:
+        "results/beamnet.duckdb",
+    input:
+        sql=sorted(Path("workflow/sql").glob("V*.sql")),
+        tables="results/tables/metrics_per_seed.parquet",
+        predictions=lambda wildcards: prediction_paths(),
+        code=source_files("catalog.py"),
+    log:
+        "logs/build_catalog.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m beamnet catalog --sql {input.sql} --output {output} > {log} 2>&1"
