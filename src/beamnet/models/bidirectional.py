@@ -42,7 +42,12 @@ class LoopResult:
 
 def hopfield_similarity(spike_times: torch.Tensor, active: torch.Tensor,
                         pattern_times: torch.Tensor, tau_c: float) -> torch.Tensor:
-    """sim_j(xi), shape (B, N), from spike times and mask (B, D) and patterns (N, D)."""
+    """sim_j(xi), shape (B, N), from spike times and mask (B, D) and patterns (N, D).
+
+    The masked squared distance sum_i m_i (xi_i - t_ij)^2 is expanded into three matrix
+    products (sum m xi^2 - 2 (m xi) . t_j + m . t_j^2): dense BLAS products are many times
+    faster on a CPU than the same arithmetic over the list of firing inputs.
+    """
     mask = active.to(spike_times.dtype)
     masked = spike_times * mask
     squared = (masked * spike_times).sum(1, keepdim=True) - 2.0 * masked @ pattern_times.t() \
@@ -75,8 +80,7 @@ def predictive_coding_loop(spike_times: torch.Tensor, active: torch.Tensor,
             energies.append(energies[-1])
             continue
         prediction = posterior @ pattern_times                     # x_hat, (B, D)
-        step = pull * mask * (prediction - times) * running[:, None].to(times.dtype)
-        times = times + step
+        times = times + pull * mask * (prediction - times) * running[:, None].to(times.dtype)
         similarity = hopfield_similarity(times, active, pattern_times, tau_c)
         new_posterior = torch.softmax(beta * similarity, dim=1)
         change = (new_posterior - posterior).abs().amax(1)

@@ -8,20 +8,16 @@ learned synaptic weights w_ij. Its similarity to an input xi is
 with tau_c the NMDA coincidence window (5 ms, Markram et al. 1997); silent inputs add 0.
 That is 2 N D parameters (the BEAM-Net README's 202,778 for N = 128 on 784 inputs).
 
-Event-driven evaluation: only inputs that fire cost work, as on neuromorphic hardware. Input
-spike times lie in [0, T_ref]; on the dt grid g = 0..G-1 the kernel table
-K[i, g, j] = w_ij * kappa(g dt - t_i(x_j)) is built once per batch, and every input spike reads
-two rows of it, linearly interpolated between the grid points around its time
-(``torch.nn.functional.embedding_bag``). With tau_c = 5 dt the interpolation error of kappa
-is below 1 %. Each input spike is one synaptic event on each of the N pattern neurons.
+Event-driven evaluation: only inputs that fire cost work, as on neuromorphic hardware. The
+firing inputs of a batch form one list of (sample, input, time) events; each event reads its
+input's column of pattern times and weights and adds w_ij kappa(t - t_ij) to the N pattern
+neurons of its sample (``index_add``). Each input spike is one synaptic event on each of the
+N pattern neurons; silent inputs cost nothing.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -45,11 +41,9 @@ class CoincidenceDetector(nn.Module):
         super().__init__()
         self.n_inputs, self.n_patterns = n_inputs, n_patterns
         self.tau_c, self.t_ref, self.dt = tau_c, t_ref, dt
-        self.n_grid = int(math.ceil(t_ref / dt)) + 1
         # t_i(x_j) = T_ref * sigmoid(u_ij) keeps pattern times inside [0, T_ref].
         self.pattern_logits = nn.Parameter(torch.zeros(n_patterns, n_inputs))
         self.weights = nn.Parameter(torch.zeros(n_patterns, n_inputs))
-        self.register_buffer("grid", torch.arange(self.n_grid, dtype=torch.float32) * dt)
 
     @property
     def pattern_times(self) -> torch.Tensor:
@@ -76,24 +70,14 @@ class CoincidenceDetector(nn.Module):
         self.weights.copy_(drive / mean_active * (1.0 + 0.1 * torch.randn(self.weights.shape, generator=generator)))
         return pick
 
-    def kernel_table(self) -> torch.Tensor:
-        """K[i * G + g, j] = w_ij * kappa(g dt - t_i(x_j)), shape (D * G, N)."""
-        times = self.pattern_times.t()                      # (D, N)
-        kappa = coincidence_kernel(self.grid[None, :, None] - times[:, None, :], self.tau_c)
-        return (kappa * self.weights.t()[:, None, :]).reshape(-1, self.n_patterns)
-
     def forward(self, spike_times: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """S_j(xi) for a batch: spike times (B, D) in ms and active mask (B, D) -> (B, N)."""
-        batch, inputs = active.nonzero(as_tuple=True)      # row-major: grouped by sample
-        position = (spike_times[batch, inputs] / self.dt).clamp(0.0, self.n_grid - 1.0)
-        lower = position.floor().clamp(max=self.n_grid - 2).long()
-        upper_weight = position - lower
-        index = torch.stack([inputs * self.n_grid + lower, inputs * self.n_grid + lower + 1], 1).reshape(-1)
-        weight = torch.stack([1.0 - upper_weight, upper_weight], 1).reshape(-1)
-        counts = active.sum(1)
-        offsets = torch.cumsum(counts, 0) - counts
-        return F.embedding_bag(index, self.kernel_table(), offsets * 2, mode="sum",
-                               per_sample_weights=weight)
+        sample, source = active.nonzero(as_tuple=True)               # the batch's input spikes
+        stored_times = self.pattern_times.t().index_select(0, source)  # (events, N)
+        weights = self.weights.t().index_select(0, source)
+        kappa = coincidence_kernel(spike_times[sample, source][:, None] - stored_times, self.tau_c)
+        similarity = spike_times.new_zeros(active.shape[0], self.n_patterns)
+        return similarity.index_add(0, sample, kappa * weights)
 
     def synaptic_events(self, active: torch.Tensor) -> torch.Tensor:
         """Synaptic operations per sample: every input spike reaches all N patterns."""
