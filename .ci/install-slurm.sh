@@ -10,7 +10,7 @@
 set -euo pipefail
 
 PACKAGES=(munge slurmctld slurmd slurm-client)
-BINARIES=(munged slurmctld slurmd sbatch squeue sinfo scontrol)
+BINARIES=(munged munge unmunge slurmctld slurmd sbatch squeue sinfo scontrol scancel srun)
 
 # `sinfo --version` needs a slurm.conf, so ask the package database (or slurmd -V) instead.
 slurm_version() {

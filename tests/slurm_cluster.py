@@ -9,7 +9,8 @@
      its own child processes, and waits, with bounded timeouts, until `sinfo` shows the
      node idle,
   4. on exit cancels the cluster's jobs and stops the daemons it started, and only those,
-     and removes the slurm.conf it wrote.
+     and removes the slurm.conf it wrote and its temporary folder (kept, with the daemons'
+     logs, when the `with` block raised or BEAMNET_SLURM_KEEP_STATE=1).
 No accounting (slurmdbd) is configured: profiles/slurm polls job states with squeue.
 
 It runs only as root on Linux. `cluster_unavailable()` says why not, and the `slurm_cluster`
@@ -17,8 +18,11 @@ fixture skips with that reason, or fails where BEAMNET_REQUIRE_SLURM=1 (set it i
 the test cannot pass by skipping). BEAMNET_SLURM_INSTALL=0 forbids the apt-get install.
 
 It refuses to touch a machine that already runs Slurm: an existing slurm.conf that this
-module did not write, or a Slurm port in use, stops it with a message. Daemons left behind by
-an earlier run that was killed (their pids are recorded in STATE_RECORD) are stopped first.
+module did not write, or a Slurm port in use, stops it with a message. Test runs on one machine
+take turns: the cluster holds an exclusive lock (LOCK_FILE) while it runs, and a second run
+waits for it (BEAMNET_SLURM_LOCK_TIMEOUT seconds, default 600). Daemons left behind by an
+earlier run that was killed (their pids are recorded in STATE_RECORD; the lock died with that
+run) are stopped before a new cluster starts.
 
 Usage from the command line, for debugging: `python tests/slurm_cluster.py` starts the
 cluster, prints `sinfo`, and stops it on Enter.
@@ -26,6 +30,7 @@ cluster, prints `sinfo`, and stops it on Enter.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -45,6 +50,7 @@ MARKER = "# Written by BEAM-Net tests/slurm_cluster.py; removed when the test cl
 MUNGE_KEY = Path("/etc/munge/munge.key")
 MUNGE_RUN_DIR = Path("/run/munge")
 STATE_RECORD = Path("/run/beamnet-slurm-test.json")
+LOCK_FILE = Path("/run/beamnet-slurm-test.lock")
 NODE_NAME = "localhost"
 CLUSTER_NAME = "beamnet-test"
 CTLD_PORT = 6817
@@ -108,13 +114,12 @@ def port_in_use(port: int) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def pid_command(pid: int) -> str:
@@ -198,18 +203,19 @@ class SlurmCluster:
         self.wrote_conf = False
         self.hardware: dict[str, int] = {}
         self.timings: dict[str, float] = {}
+        self._lock_fd: int | None = None
 
     # context manager
     def __enter__(self) -> "SlurmCluster":
         try:
             self.start()
         except BaseException:
-            self.stop()
+            self.stop(keep_state=True)
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.stop(keep_state=exc_type is not None)
 
     @property
     def slurmctld_log(self) -> Path:
@@ -225,11 +231,13 @@ class SlurmCluster:
         if reason:
             raise ClusterUnavailable(reason)
         began = time.monotonic()
+        self._acquire_lock()
+        self.timings["lock_wait_s"] = time.monotonic() - began
+        began = time.monotonic()
         ensure_installed()
         self.timings["install_s"] = time.monotonic() - began
-
         began = time.monotonic()
-        stop_leftovers()
+        stop_leftovers()   # safe: we hold the lock, so whoever recorded them has exited
         for port, daemon in ((CTLD_PORT, "slurmctld"), (SLURMD_PORT, "slurmd")):
             if port_in_use(port):
                 raise ClusterUnavailable(
@@ -244,10 +252,31 @@ class SlurmCluster:
         self._start_munge()
         self._write_conf()
         self._spawn("slurmctld", [which("slurmctld"), "-D"])
-        self._wait("slurmctld to answer `scontrol ping`", self._ctld_up, self.slurmctld_log)
+        self._wait("slurmctld to answer `scontrol ping`", self._ctld_up)
         self._spawn("slurmd", [which("slurmd"), "-D", "-N", NODE_NAME])
-        self._wait(f"node {NODE_NAME} to be idle in `sinfo`", self._node_idle, self.slurmd_log)
+        self._wait(f"node {NODE_NAME} to be idle in `sinfo`", self._node_idle)
         self.timings["start_s"] = time.monotonic() - began
+
+    def _acquire_lock(self) -> None:
+        """Take the machine-wide lock; wait (bounded) while another test cluster runs."""
+        timeout = float(os.environ.get("BEAMNET_SLURM_LOCK_TIMEOUT", "600"))
+        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                    os.close(fd)
+                    raise ClusterUnavailable(
+                        f"another SLURM test cluster (pid {holder}) held {LOCK_FILE} for more "
+                        f"than {timeout:.0f} s (BEAMNET_SLURM_LOCK_TIMEOUT)") from None
+                time.sleep(1.0)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
 
     def _record(self) -> None:
         """Remember the daemons' pids so that a later run can stop them if this one is killed."""
@@ -265,7 +294,7 @@ class SlurmCluster:
             out.close()
         self._record()
 
-    def _wait(self, what: str, ready, log: Path | None) -> None:
+    def _wait(self, what: str, ready) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
@@ -299,8 +328,7 @@ class SlurmCluster:
         # --force: start even if a stale socket from a killed munged is left in /run/munge.
         self._spawn("munged", [which("munged"), "--foreground", "--force"],
                     user="munge", group="munge", extra_groups=[])
-        self._wait("munged to issue and decode a credential", self._munge_works,
-                   Path("/var/log/munge/munged.log"))
+        self._wait("munged to issue and decode a credential", self._munge_works)
 
     def _write_conf(self) -> None:
         hw = self.hardware
@@ -326,7 +354,9 @@ SlurmctldLogFile={state}/slurmctld.log
 SlurmdLogFile={state}/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-# No cgroups (containers and VMs often lack a usable hierarchy), no accounting database.
+# No cgroups (containers and VMs often lack a usable hierarchy), no CPU binding (a container's
+# cpuset may hide CPUs that slurmd -C counts; srun then notes "lacks support for cpu binding"),
+# no accounting database.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -361,9 +391,9 @@ PartitionName={self.partition} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE St
 
     def _node_idle(self) -> bool:
         state = self.node_state()
-        if state.startswith(("down", "drain", "fail")) and "*" not in state:
-            reason = run([which("scontrol"), "show", "node", NODE_NAME]).stdout
-            raise ClusterError(f"node {NODE_NAME} is {state}:\n{reason}\n{self.diagnostics()}")
+        # A drained node (e.g. "Low RealMemory") never becomes idle by itself: fail at once.
+        if state.startswith(("drain", "fail")):
+            raise ClusterError(f"node {NODE_NAME} is {state}:\n{self.diagnostics()}")
         return state == "idle"
 
     # inspection ----------------------------------------------------------------------------
@@ -380,17 +410,22 @@ PartitionName={self.partition} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE St
     def diagnostics(self) -> str:
         parts = []
         if self.state_dir:
-            for name in ("slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out", "munged.out"):
+            for name in ("slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out", "munged.out",
+                         "slurm.conf"):
                 path = self.state_dir / name
                 if path.exists():
                     parts.append(f"--- {path} (last lines)\n{tail(path)}")
-        if which("sinfo"):
-            parts.append("--- sinfo\n" + run([which("sinfo"), "-N", "-l"], timeout=5).stdout)
+        if which("scontrol") and self.processes.get("slurmctld") and self.processes["slurmctld"].poll() is None:
+            parts.append("--- scontrol show node\n"
+                         + run([which("scontrol"), "show", "node", NODE_NAME], timeout=5).stdout)
         return "\n".join(parts)
 
     # stop ----------------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Cancel this cluster's jobs, stop the daemons this instance started, remove slurm.conf."""
+    def stop(self, keep_state: bool = False) -> None:
+        """Cancel this cluster's jobs, stop the daemons this instance started, remove slurm.conf
+        and (unless keep_state or BEAMNET_SLURM_KEEP_STATE=1) the state folder."""
+        if self._lock_fd is None:
+            return   # never got the lock: nothing here is ours
         if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
             jobs = [row[0] for row in self._safe_squeue() if row and row[2] in
                     ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")]
@@ -406,11 +441,16 @@ PartitionName={self.partition} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE St
             proc = self.processes.pop(name, None)
             if proc is not None:
                 terminate(proc, self.stop_timeout)
-        if STATE_RECORD.exists():
-            STATE_RECORD.unlink()
+        STATE_RECORD.unlink(missing_ok=True)
         if self.wrote_conf and SLURM_CONF.exists() and MARKER in SLURM_CONF.read_text(errors="replace"):
             SLURM_CONF.unlink()
         self.wrote_conf = False
+        keep_state = keep_state or os.environ.get("BEAMNET_SLURM_KEEP_STATE") == "1"
+        if self.state_dir and self.state_dir.exists() and not keep_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     def _safe_squeue(self) -> list[list[str]]:
         try:
@@ -473,10 +513,14 @@ def slurm_cluster_fixture(partition: str = "main"):
         cluster.__enter__()
     except ClusterUnavailable as err:
         skip_or_fail(str(err))
+    failed = True
     try:
         yield cluster
+        failed = False
     finally:
-        cluster.__exit__(None, None, None)
+        # A failing test reports the daemons' log tails itself; the state folder (full logs)
+        # is kept only when BEAMNET_SLURM_KEEP_STATE=1 or the fixture itself was interrupted.
+        cluster.stop(keep_state=failed)
 
 
 if __name__ == "__main__":

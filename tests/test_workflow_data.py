@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,45 +12,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
 from beamnet.config import SPLITS, config_hash
-from conftest import CONFIG_PATH, NMNIST_ROOT, REPO_ROOT, nmnist_present
+from conftest import NMNIST_ROOT, nmnist_present
+from workflow_helpers import copy_workflow, default_config_dict, snakemake, write_config
 
-pytestmark = pytest.mark.workflow
-
-_VENV_SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-SNAKEMAKE = [str(_VENV_SNAKEMAKE)] if _VENV_SNAKEMAKE.exists() else [sys.executable, "-m", "snakemake"]
 ENCODINGS = {"digits": ("latency", "population", "rate"), "digits_saccade": ("latency", "rate"),
              "nmnist": ("latency", "rate")}
 
-
-def snakemake(*args: str, cwd: Path = REPO_ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the venv's snakemake; stdout and stderr are merged into ``.stdout``."""
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-
-
-def default_config_dict() -> dict[str, Any]:
-    return yaml.safe_load(CONFIG_PATH.read_text())
-
-
-def write_config(path: Path, config: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def copy_workflow(dest: Path) -> Path:
-    """Copy what the workflow needs (Snakefile, workflow/, config.yaml, profiles/, envs/, src/)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
-    for name in ("workflow", "profiles", "envs", "src"):
-        if (REPO_ROOT / name).exists():
-            shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(REPO_ROOT / name, dest / name)
-    return dest
-
+pytestmark = pytest.mark.workflow
 
 def cache_targets(dataset: str, encoding: str) -> list[str]:
     return [f"results/cache/{dataset}/{encoding}/{split}.npz" for split in SPLITS]

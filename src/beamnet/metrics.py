@@ -22,7 +22,6 @@ def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor
     correct = (prediction == labels).to(probabilities.dtype)
     # bin k holds confidences in (k/M, (k+1)/M]; a confidence of exactly 0 goes to bin 0
     bins = (torch.ceil(confidence * n_bins).long() - 1).clamp(0, n_bins - 1)
-    count = torch.bincount(bins, minlength=n_bins).to(probabilities.dtype)
     confidence_sum = torch.bincount(bins, weights=confidence, minlength=n_bins)
     correct_sum = torch.bincount(bins, weights=correct, minlength=n_bins)
     return float((confidence_sum - correct_sum).abs().sum() / max(len(labels), 1))

@@ -89,6 +89,18 @@ def run_batch(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.
     return BatchResult(loss, torch.softmax(logits, 1), activity, torch.zeros(len(labels), dtype=torch.int64))
 
 
+def parameter_groups(model: nn.Module, train_settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Adam parameter groups: BEAM-Net's pattern spike times t = T_ref * sigmoid(u) move slowly
+    through the sigmoid, so their logits take ``pattern_times_lr_scale`` times the step."""
+    rate = float(train_settings["learning_rate"])
+    if not isinstance(model, BEAMNet):
+        return [{"params": list(model.parameters()), "lr": rate}]
+    times = model.coincidence.pattern_logits
+    rest = [p for p in model.parameters() if p is not times]
+    return [{"params": [times], "lr": rate * float(train_settings.get("pattern_times_lr_scale", 1.0))},
+            {"params": rest, "lr": rate}]
+
+
 def kl_weight_at(epoch: int, train_settings: Mapping[str, Any]) -> float:
     """Evidential KL weight, ramped linearly over ``kl_anneal_epochs`` (Sensoy et al. 2018)."""
     ramp = max(int(train_settings.get("kl_anneal_epochs", 0)), 1)
@@ -115,7 +127,7 @@ def evaluate_split(model: nn.Module, data: EncodedSplit, train_settings: Mapping
             "iterations": float(torch.cat(iterations).mean())}
 
 
-CALIBRATION_GRID = torch.logspace(-2.0, 2.0, 161)
+CALIBRATION_GRID = torch.logspace(-2.0, 3.0, 201)
 
 
 @torch.no_grad()
@@ -186,7 +198,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
     if isinstance(model, BEAMNet):
         model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels,
                                       generator)
-    optimiser = torch.optim.Adam(model.parameters(), lr=train_settings["learning_rate"],
+    optimiser = torch.optim.Adam(parameter_groups(model, train_settings), lr=train_settings["learning_rate"],
                                  weight_decay=train_settings.get("weight_decay", 0.0))
     epochs, batch_size = int(train_settings["epochs"]), int(train_settings["batch_size"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
