@@ -105,8 +105,11 @@ def history_paths(datasets=None):
     return [path.replace(".pt", "_history.csv") for path in checkpoint_paths(datasets)]
 
 
-def all_targets():
-    datasets = active_datasets()
+# Later stages register a function (datasets -> list of paths) here for `rule all`.
+STAGE_TARGETS = []
+
+
+def core_targets(datasets):
     targets = []
     for dataset in datasets:
         for encoding in encodings_for(dataset):
@@ -115,6 +118,14 @@ def all_targets():
     targets += prediction_paths(datasets)
     targets += ["results/tables/summary.parquet", "results/tables/claims.csv", "results/beamnet.duckdb"]
     return targets
+
+
+STAGE_TARGETS.append(core_targets)
+
+
+def all_targets():
+    datasets = active_datasets()
+    return [target for stage in STAGE_TARGETS for target in stage(datasets)]
 
 
 def encode_inputs(wildcards):
