@@ -37,7 +37,7 @@ def copy_workflow(dest: Path) -> Path:
     """Copy what the workflow needs (Snakefile, workflow/, config.yaml, profiles/, envs/, src/, requirements/)."""
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
-    for name in ("workflow", "profiles", "envs", "src", "requirements"):
+    for name in ("workflow", "profiles", "envs", "src", "requirements", "notebooks", "paper"):
         if (REPO_ROOT / name).exists():
             shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
     for name in ("Snakefile", "config.yaml"):

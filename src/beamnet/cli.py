@@ -90,6 +90,23 @@ def cmd_catalog(args: argparse.Namespace) -> None:
     log.info("built catalog %s", args.output)
 
 
+def cmd_paper_values(args: argparse.Namespace) -> None:
+    from beamnet.paper import write_paper_inputs
+
+    manifests = {Path(p).parent.name: Path(p) for p in args.manifests}
+    write_paper_inputs(_config(args), Path(args.tables_dir), manifests, Path(args.values), Path(args.tables_out))
+    log.info("wrote %s and tables under %s", args.values, args.tables_out)
+
+
+def cmd_paper_render(args: argparse.Namespace) -> None:
+    from beamnet.paper import render_report
+
+    renderer = render_report(Path(args.source), Path(args.values), Path(args.tables_dir), Path(args.captions_dir),
+                             args.sections, Path(args.lua_filter), Path(args.output), Path(args.build_dir),
+                             renderer=args.renderer)
+    log.info("rendered %s with %s", args.output, renderer)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beamnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -152,6 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", required=True, nargs="+")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_catalog)
+    p = sub.add_parser("paper-values", help="results tables -> named values (JSON) + Markdown tables")
+    add_config(p)
+    p.add_argument("--tables-dir", required=True)
+    p.add_argument("--manifests", required=True, nargs="+", help="results/datasets/{dataset}/manifest.csv")
+    p.add_argument("--values", required=True)
+    p.add_argument("--tables-out", required=True)
+    p.set_defaults(func=cmd_paper_values)
+
+    p = sub.add_parser("paper-render", help="paper/report.qmd -> PDF (Quarto, else pandoc + typst)")
+    p.add_argument("--source", required=True)
+    p.add_argument("--values", required=True)
+    p.add_argument("--tables-dir", required=True)
+    p.add_argument("--captions-dir", required=True)
+    p.add_argument("--sections", nargs="*", default=[], help="registered figure families (has-{family})")
+    p.add_argument("--lua-filter", required=True)
+    p.add_argument("--build-dir", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--renderer", choices=["auto", "quarto", "pandoc+typst"], default="auto")
+    p.set_defaults(func=cmd_paper_render)
+    add_energy_loihi_commands(sub, add_config)
     return parser
 
 
@@ -164,3 +201,75 @@ def main(argv: list[str] | None = None) -> int:
         print(f"beamnet {args.step}: error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+# --- energy sweep (Eq. 25) and Loihi (issue 5) -----------------------------------------------
+
+def cmd_energy_point(args: argparse.Namespace) -> None:
+    from beamnet.energy_sweep import write_point
+
+    config = _config(args)
+    write_point(config, args.dataset, args.n_patterns, Path(args.train_cache), Path(args.val_cache),
+                Path(args.test_cache), Path(args.output), threads=args.threads)
+    log.info("energy point %s N=%d -> %s", args.dataset, args.n_patterns, args.output)
+
+
+def cmd_energy_tables(args: argparse.Namespace) -> None:
+    from beamnet.energy_sweep import write_tables
+
+    write_tables([Path(p) for p in args.points], Path(args.out_dir))
+    log.info("energy tables -> %s", args.out_dir)
+
+
+def cmd_loihi_export(args: argparse.Namespace) -> None:
+    from beamnet.loihi.export import export_beam_net
+
+    config = _config(args)
+    info = export_beam_net(config, args.dataset, args.seed, Path(args.checkpoint), Path(args.test_cache),
+                           Path(args.network), Path(args.inputs))
+    log.info("exported %s -> %s, %s (%s)", args.checkpoint, args.network, args.inputs, info)
+
+
+def cmd_loihi_report(args: argparse.Namespace) -> None:
+    from beamnet.loihi.report import convert_predictions, write_summary
+
+    for csv_path, parquet_path in zip(args.predictions_csv, args.predictions_parquet, strict=True):
+        convert_predictions(Path(csv_path), Path(parquet_path))
+    write_summary([Path(p) for p in args.summaries], Path(args.summary_parquet), Path(args.summary_csv))
+    log.info("Loihi tables -> %s", args.summary_parquet)
+
+
+def add_energy_loihi_commands(sub, add_config) -> None:
+    p = sub.add_parser("energy-point", help="train a small BEAM-Net with N patterns; price its activity")
+    add_config(p)
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--n-patterns", required=True, type=int)
+    p.add_argument("--train-cache", required=True)
+    p.add_argument("--val-cache", required=True)
+    p.add_argument("--test-cache", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_energy_point)
+
+    p = sub.add_parser("energy-tables", help="sweep points -> sweep and crossing tables")
+    p.add_argument("--points", required=True, nargs="+")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_energy_tables)
+
+    p = sub.add_parser("loihi-export", help="BEAM-Net checkpoint -> fixed-point network + inputs archives")
+    add_config(p)
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--test-cache", required=True)
+    p.add_argument("--network", required=True)
+    p.add_argument("--inputs", required=True)
+    p.set_defaults(func=cmd_loihi_export)
+
+    p = sub.add_parser("loihi-report", help="lava runner CSV/JSON -> Parquet predictions and summary")
+    p.add_argument("--predictions-csv", required=True, nargs="+")
+    p.add_argument("--predictions-parquet", required=True, nargs="+")
+    p.add_argument("--summaries", required=True, nargs="+")
+    p.add_argument("--summary-parquet", required=True)
+    p.add_argument("--summary-csv", required=True)
+    p.set_defaults(func=cmd_loihi_report)

@@ -34,6 +34,13 @@ DATASETS = ("digits", "digits_saccade", "nmnist")
 EVENT_DATASETS = ("digits_saccade", "nmnist")
 MODELS = ("beam_net", "ann_mlp", "rate_snn")
 SPLITS = ("train", "val", "test")
+IMAGE_ENCODINGS = ("latency", "population", "rate")
+EVENT_ENCODINGS = ("latency", "rate")
+
+
+def encodings_for(dataset: str) -> tuple[str, ...]:
+    """The encodings a dataset supports (population coding needs static intensities)."""
+    return EVENT_ENCODINGS if dataset in EVENT_DATASETS else IMAGE_ENCODINGS
 
 
 class ConfigError(ValueError):

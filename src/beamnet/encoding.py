@@ -31,20 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from beamnet.config import EVENT_DATASETS, SPLITS
+from beamnet.config import EVENT_DATASETS, SPLITS, encodings_for
 from beamnet.data.events import EventArchive
 from beamnet.data.prepare import read_manifest
 from beamnet.io import save_many_npz_atomic
 from beamnet.provenance import provenance_json
 
-IMAGE_ENCODINGS = ("latency", "population", "rate")
-EVENT_ENCODINGS = ("latency", "rate")
 MICROSECONDS_PER_MS = 1000.0
-
-
-def encodings_for(dataset: str) -> tuple[str, ...]:
-    """The encodings a dataset supports (population coding needs static intensities)."""
-    return EVENT_ENCODINGS if dataset in EVENT_DATASETS else IMAGE_ENCODINGS
 
 
 def latency_code(intensity: np.ndarray, t_ref: float, tau: float,

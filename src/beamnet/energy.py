@@ -68,7 +68,7 @@ def inference_energy_nj(counts: Mapping[str, float | np.ndarray], platform: str 
     Counts may be scalars or per-sample arrays (then so is the result).
     """
     chosen = PLATFORMS[platform] if isinstance(platform, str) else platform
-    get = lambda key: np.asarray(counts.get(key, 0.0), dtype=np.float64)  # noqa: E731
+    get = lambda key: np.asarray(counts.get(key, 0.0), dtype=np.float64)
     inactive = np.maximum(get("neuron_updates") - get("active_updates"), 0.0)
     picojoules = (get("synops") * chosen.synop_pj + get("macs") * chosen.mac_pj
                   + inactive * chosen.neuron_update_pj + get("active_updates") * chosen.active_update_pj
@@ -78,3 +78,26 @@ def inference_energy_nj(counts: Mapping[str, float | np.ndarray], platform: str 
 
 
 NATIVE_PLATFORM = {"beam_net": "loihi", "rate_snn": "loihi", "ann_mlp": "cmos45_fp32"}
+
+
+def ann_dense_counts(n_inputs: int, hidden: int, n_classes: int) -> dict[str, float]:
+    """Operation counts of one dense D -> H -> K MLP inference (no sparsity exploited).
+
+    Every weight is one multiply-accumulate and one SRAM read (weights do not fit in
+    registers; Horowitz 2014 charges each read separately); the H + K bias additions are
+    accumulates. The same counts price the fp32 ANN (``cmos45_fp32``) and the int8 quantised
+    ANN (``cmos45_int8``) of the fair comparison (Shen et al., CVPR 2024).
+    """
+    macs = float(n_inputs * hidden + hidden * n_classes)
+    return {"macs": macs, "synops": float(hidden + n_classes), "memory_reads": macs + hidden + n_classes}
+
+
+def beam_net_memory_reads(n_active_inputs, n_patterns: int, spikes, n_classes: int):
+    """SRAM reads BEAM-Net needs on a von-Neumann platform (CMOS rows of the sweep).
+
+    Each input spike reads w_ij and t_ij for its N pattern synapses (2 reads each); each
+    pattern spike reads its K readout weights. On Loihi the synaptic-op energy (Davies et al.
+    2018) already includes the synapse memory read, so ``loihi`` charges 0 pJ per read.
+    """
+    return 2.0 * np.asarray(n_active_inputs, dtype=np.float64) * n_patterns \
+        + np.asarray(spikes, dtype=np.float64) * n_classes

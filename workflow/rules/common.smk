@@ -8,9 +8,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.settings.types import DeploymentMethod
 
-from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory
+from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory, encodings_for
 from beamnet.data.nmnist import nmnist_available
-from beamnet.encoding import encodings_for
 
 # The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
 try:
@@ -154,3 +153,79 @@ def evaluate_inputs(wildcards):
         "test": cache_paths(wildcards.dataset, encoding)[SPLITS.index("test")],
         "code": source_files("evaluate.py", "energy.py", *SHARED_MODEL_CODE, *MODEL_CODE[wildcards.model]),
     }
+
+
+# --- figures and paper (figures.smk, paper.smk) ---
+from beamnet.config import theory_bound_iterations
+
+# The manuscript's figure families: family -> its figures under results/figures/. A stage whose
+# tables feed a section registers its family here (energy_scaling, loihi); paper/report.qmd
+# shows such an optional section only when its family is registered (front matter has-{family}).
+PAPER_FIGURES = {}
+
+
+def paper_figures():
+    return [path for family in sorted(PAPER_FIGURES) for path in PAPER_FIGURES[family]]
+
+
+def papermill_parameters(**parameters):
+    """A notebook's parameters as JSON (which is YAML) for `papermill -y`; Snakemake lists become lists."""
+    return json.dumps({name: list(value) if isinstance(value, (list, tuple)) or hasattr(value, "_names")
+                       else value for name, value in parameters.items()})
+
+
+# --- energy sweep and Loihi (energy.smk, loihi.smk) ---
+def energy_datasets(datasets):
+    return [d for d in config.get("energy", {}).get("datasets", []) if d in datasets]
+
+
+def energy_point_paths(datasets):
+    return expand("results/energy/points/{dataset}/n={n}.parquet", dataset=energy_datasets(datasets),
+                  n=config.get("energy", {}).get("n_patterns", []))
+
+
+def energy_point_inputs(wildcards):
+    caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, "latency")))
+    return {**caches, "code": source_files("energy_sweep.py", "energy.py", "evaluate.py", *SHARED_MODEL_CODE,
+                                           *MODEL_CODE["beam_net"])}
+
+
+def energy_targets(datasets):
+    if not energy_datasets(datasets):
+        return []
+    return ["results/energy/sweep.parquet", "results/energy/crossings.parquet"]
+
+
+def loihi_datasets(datasets=None):
+    chosen = datasets if datasets is not None else active_datasets()
+    return [d for d in config.get("loihi", {}).get("datasets", []) if d in chosen]
+
+
+def loihi_paths(name):
+    return expand("results/loihi/{dataset}/seed={seed}/{name}", dataset=loihi_datasets(),
+                  seed=config["loihi"]["seed"], name=name)
+
+
+def loihi_export_inputs(wildcards):
+    return {"checkpoint": f"results/checkpoints/{wildcards.dataset}/beam_net/seed={wildcards.seed}.pt",
+            "test": cache_paths(wildcards.dataset, model_encoding("beam_net"))[SPLITS.index("test")],
+            "code": source_files("loihi/export.py", "loihi/fixed_point.py", "evaluate.py", *SHARED_MODEL_CODE,
+                                 *MODEL_CODE["beam_net"])}
+
+
+def lava_python():
+    """The lava-nc interpreter: the rule's own under --sdm conda, else .venv-lava's."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python"
+    return str(Path(workflow.main_snakefile).parent / ".venv-lava" / "bin" / "python")
+
+
+def loihi_targets(datasets):
+    if not loihi_datasets(datasets):
+        return []
+    return ["results/loihi/summary.parquet"]
+
+
+def figure_folder(output):
+    """The folder of a figure rule's figures (the notebook's output_dir parameter)."""
+    return str(Path(output[1]).parent)

@@ -1,0 +1,203 @@
+"""Energy sweep (Eq. 25 over network size): the ``energy_point`` and ``energy_tables`` rules.
+
+For every number of stored patterns N in ``energy.n_patterns`` a small BEAM-Net is trained
+cheaply (``energy.train_epochs`` epochs at the configured ``lif_steps``) and its activity is
+counted on the test split for every LIF step count T in ``energy.lif_steps`` (the same weights
+simulated for T steps; T changes the counts, not the training). Operation counts follow the
+evaluation stage (:func:`beamnet.evaluate.predict`): input spikes x N coincidence synapses,
+pattern spikes x K readout synapses, the loop's dense MACs, N x T neuron updates.
+
+Each point is priced on every platform of :data:`beamnet.energy.PLATFORMS` and set against
+the parameter-matched ANN-MLP (dense MACs, fp32 and int8; its counts need no trained weights)
+and the report's anchors (GPU attention 150 nJ, cortex 0.77 nJ). :func:`find_crossings` gives
+the N at which BEAM-Net's energy crosses each baseline's, interpolated linearly in log N
+between the two grid points where the sign of the difference changes.
+
+Outputs: ``results/energy/points/{dataset}/n={N}.parquet`` (one per point) and
+``results/energy/{sweep,crossings}.{parquet,csv}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from beamnet.energy import (
+    PLATFORMS,
+    REFERENCE_ANCHORS_NJ,
+    ann_dense_counts,
+    beam_net_memory_reads,
+    inference_energy_nj,
+)
+from beamnet.io import atomic_paths
+
+log = logging.getLogger("beamnet.energy_sweep")
+N_CLASSES = 10
+BEAM_PLATFORMS = ("loihi", "cmos45_fp32", "cmos45_int8")
+# (model label, platform) of the baselines every BEAM-Net row is compared with.
+ANN_BASELINES = (("ann_mlp_fp32", "cmos45_fp32"), ("ann_mlp_int8", "cmos45_int8"))
+
+
+def point_config(config: Mapping[str, Any], n_patterns: int) -> dict[str, Any]:
+    """``config`` with N = ``n_patterns`` and the sweep's cheap training settings."""
+    sweep = config["energy"]
+    changed = copy.deepcopy(dict(config))
+    changed["model"]["beam_net"]["n_patterns"] = int(n_patterns)
+    changed["train"]["epochs"] = int(sweep["train_epochs"])
+    changed["train"]["kl_anneal_epochs"] = min(int(changed["train"].get("kl_anneal_epochs", 0)),
+                                                int(sweep["train_epochs"]))
+    changed["evaluate"]["mc_passes"] = int(sweep["mc_passes"])
+    return changed
+
+
+def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_cache: Path,
+                val_cache: Path, test_cache: Path, threads: int = 1) -> pl.DataFrame:
+    """Train one small BEAM-Net with N patterns and price its measured activity (see module doc)."""
+    import torch
+
+    from beamnet.evaluate import _restore, load_checkpoint, predict
+    from beamnet.models import beam_net_parameter_count
+    from beamnet.models.baselines import matched_hidden_width
+    from beamnet.models.encoder import load_cache
+    from beamnet.train import seed_everything, train_model
+
+    sweep = config["energy"]
+    seed = int(sweep["seed"])
+    cfg = point_config(config, n_patterns)
+    with tempfile.TemporaryDirectory(prefix="beamnet-energy-") as tmp:
+        checkpoint = Path(tmp) / "model.pt"
+        train_model(cfg, dataset, "beam_net", seed, train_cache, val_cache, checkpoint,
+                    Path(tmp) / "history.csv", threads=threads)
+        data = load_cache(test_cache)
+        payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
+        model = _restore(payload, cfg, checkpoint)
+    seed_everything(seed, threads)
+    labels = data.labels.numpy()
+    n_active = data.active.sum(1).numpy().astype(np.float64)
+    n_inputs = data.n_inputs
+    hidden = matched_hidden_width(beam_net_parameter_count(n_inputs, N_CLASSES, n_patterns), n_inputs, N_CLASSES)
+    ann = ann_dense_counts(n_inputs, hidden, N_CLASSES)
+    rows: list[dict[str, Any]] = []
+    base = {"dataset": dataset, "n_patterns": int(n_patterns), "n_inputs": int(n_inputs),
+            "ann_hidden": int(hidden), "test_samples": len(labels)}
+    for steps in sweep["lif_steps"]:
+        model.lif.steps = int(steps)
+        with torch.no_grad():
+            result = predict(model, data, int(cfg["evaluate"]["mc_passes"]), seed)
+        accuracy = float((result["probabilities"].argmax(1) == labels).mean())
+        spikes = result["spikes"].astype(np.float64)
+        counts = {"synops": result["synops"], "macs": result["macs"],
+                  "neuron_updates": result["neuron_updates"], "active_updates": spikes, "spikes": spikes,
+                  "memory_reads": beam_net_memory_reads(n_active, n_patterns, spikes, N_CLASSES)}
+        for platform in BEAM_PLATFORMS:
+            energy = np.asarray(inference_energy_nj(counts, platform))
+            rows.append({**base, "lif_steps": int(steps), "model": "beam_net", "platform": platform,
+                         "energy_nj": float(energy.mean()), "energy_nj_std": float(energy.std()),
+                         "accuracy": accuracy, "activity": float(result["activity"].mean()),
+                         **{f"{key}": float(np.mean(value)) for key, value in counts.items()}})
+        for label, platform in ANN_BASELINES:
+            rows.append({**base, "lif_steps": int(steps), "model": label, "platform": platform,
+                         "energy_nj": float(inference_energy_nj(ann, platform)), "energy_nj_std": 0.0,
+                         "accuracy": None, "activity": None, "synops": ann["synops"], "macs": ann["macs"],
+                         "neuron_updates": 0.0, "active_updates": 0.0, "spikes": 0.0,
+                         "memory_reads": ann["memory_reads"]})
+        for label, (value, _source) in REFERENCE_ANCHORS_NJ.items():
+            rows.append({**base, "lif_steps": int(steps), "model": label, "platform": "reference",
+                         "energy_nj": float(value), "energy_nj_std": 0.0, "accuracy": None, "activity": None,
+                         "synops": None, "macs": None, "neuron_updates": None, "active_updates": None,
+                         "spikes": None, "memory_reads": None})
+        log.info("N=%d T=%d: BEAM-Net %.3f nJ on Loihi (accuracy %.3f); ANN fp32 %.3f nJ, int8 %.3f nJ",
+                 n_patterns, steps, rows[-2 - len(ANN_BASELINES) - len(BEAM_PLATFORMS)]["energy_nj"],
+                 accuracy, inference_energy_nj(ann, "cmos45_fp32"), inference_energy_nj(ann, "cmos45_int8"))
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def crossing(ns: Sequence[float], beam: Sequence[float], baseline: Sequence[float]) -> dict[str, Any]:
+    """Where BEAM-Net's energy curve crosses a baseline's over N (sorted ascending).
+
+    Returns ``crossing_n`` (None when the sign of beam - baseline never changes), the
+    ``direction`` ('beam_net becomes cheaper' / 'beam_net becomes dearer' / None) and a
+    ``note``. An exact tie at a grid point is a crossing at that N. Between grid points the
+    difference is interpolated linearly, the abscissa in log N.
+    """
+    ns_arr, diff = np.asarray(ns, dtype=np.float64), np.asarray(beam, np.float64) - np.asarray(baseline, np.float64)
+    order = np.argsort(ns_arr)
+    ns_arr, diff = ns_arr[order], diff[order]
+    for k in range(len(ns_arr)):
+        if diff[k] == 0.0:
+            after = diff[k + 1] if k + 1 < len(diff) else -diff[k - 1] if k > 0 else 0.0
+            direction = "beam_net becomes cheaper" if after < 0 else "beam_net becomes dearer"
+            return {"crossing_n": float(ns_arr[k]), "direction": direction, "note": "tie at a grid point"}
+        if k + 1 < len(ns_arr) and np.sign(diff[k]) != np.sign(diff[k + 1]) and diff[k + 1] != 0.0:
+            lo, hi = math.log(ns_arr[k]), math.log(ns_arr[k + 1])
+            log_n = lo + (hi - lo) * diff[k] / (diff[k] - diff[k + 1])
+            direction = "beam_net becomes cheaper" if diff[k] > 0 else "beam_net becomes dearer"
+            return {"crossing_n": float(math.exp(log_n)), "direction": direction,
+                    "note": f"between N={ns_arr[k]:g} and N={ns_arr[k + 1]:g}"}
+    side = "lower" if diff[0] < 0 else "higher"
+    return {"crossing_n": None, "direction": None,
+            "note": f"no crossing in range: BEAM-Net {side} throughout N in [{ns_arr[0]:g}, {ns_arr[-1]:g}]"}
+
+
+def find_crossings(sweep: pl.DataFrame) -> pl.DataFrame:
+    """One row per dataset x T x BEAM-Net platform x baseline: the crossing N (see :func:`crossing`)."""
+    rows: list[dict[str, Any]] = []
+    baselines = [*ANN_BASELINES, *((label, "reference") for label in REFERENCE_ANCHORS_NJ)]
+    for (dataset, steps), group in sweep.group_by(["dataset", "lif_steps"], maintain_order=True):
+        for platform in BEAM_PLATFORMS:
+            beam = group.filter((pl.col("model") == "beam_net") & (pl.col("platform") == platform)).sort("n_patterns")
+            for label, base_platform in baselines:
+                other = group.filter((pl.col("model") == label) & (pl.col("platform") == base_platform)).sort("n_patterns")
+                if beam.height == 0 or other.height != beam.height:
+                    continue
+                found = crossing(beam["n_patterns"].to_list(), beam["energy_nj"].to_list(), other["energy_nj"].to_list())
+                rows.append({"dataset": dataset, "lif_steps": int(steps), "beam_net_platform": platform,
+                             "baseline": label, "baseline_platform": base_platform,
+                             "n_min": int(beam["n_patterns"].min()), "n_max": int(beam["n_patterns"].max()),
+                             **found})
+    schema = {"dataset": pl.Utf8, "lif_steps": pl.Int64, "beam_net_platform": pl.Utf8, "baseline": pl.Utf8,
+              "baseline_platform": pl.Utf8, "n_min": pl.Int64, "n_max": pl.Int64, "crossing_n": pl.Float64,
+              "direction": pl.Utf8, "note": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_cache: Path, val_cache: Path,
+                test_cache: Path, output: Path, threads: int = 1) -> None:
+    table = sweep_point(config, dataset, n_patterns, train_cache, val_cache, test_cache, threads)
+    with atomic_paths(output) as (temp,):
+        table.write_parquet(temp, compression="zstd")
+
+
+def write_tables(points: Sequence[Path], out_dir: Path, provenance: str | None = None) -> None:
+    """Concatenate the points into sweep.{parquet,csv} and write crossings.{parquet,csv}."""
+    if not points:
+        raise ValueError("energy tables: no sweep points given")
+    sweep = pl.concat([pl.read_parquet(p) for p in points], how="diagonal_relaxed").sort(
+        ["dataset", "lif_steps", "model", "platform", "n_patterns"])
+    crossings = find_crossings(sweep)
+    out_dir = Path(out_dir)
+    paths = [out_dir / name for name in ("sweep.parquet", "sweep.csv", "crossings.parquet", "crossings.csv")]
+    metadata = {"provenance": provenance} if provenance else None
+    with atomic_paths(*paths) as (sp, sc, cp, cc):
+        sweep.write_parquet(sp, compression="zstd", metadata=metadata)
+        sweep.write_csv(sc)
+        crossings.write_parquet(cp, compression="zstd", metadata=metadata)
+        crossings.write_csv(cc)
+
+
+def platform_table() -> pl.DataFrame:
+    """The Eq. 25 constants with their sources (for the paper's Methods)."""
+    return pl.DataFrame([{**{k: v for k, v in vars(p).items()}} for p in PLATFORMS.values()])
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    return json.dumps(config.get("energy", {}), sort_keys=True)

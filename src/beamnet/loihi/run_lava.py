@@ -1,0 +1,256 @@
+"""Run an exported BEAM-Net on Loihi 2's bit-accurate simulator in lava-nc (the ``loihi_run`` rule).
+
+Runs in the Python 3.10 lava-nc environment and imports NumPy, lava and the standard library
+only (plus the torch-free :mod:`beamnet.loihi.fixed_point` and :mod:`beamnet.energy`)::
+
+    python src/beamnet/loihi/run_lava.py --network network.npz --inputs inputs.npz \
+        --predictions predictions.csv --summary summary.json [--chunk-samples 20] [--limit N]
+
+Processes (fixed-point models, ``Loihi2SimCfg(select_tag='fixed_pt')``)::
+
+    RingBuffer(input lines) -> Dense(coincidence) --\
+    RingBuffer(stop line)   -> Dense(stop) ----------> LIFReset(N pattern neurons) -> Dense(readout) -> LIFReset(K accumulators)
+                                  Dense(-w_inh) <-----/   |  \\-> Dense(1:1) -> LIF(N relays) -> Dense(+w_inh) -> patterns
+
+Samples run back to back, ``T + 2`` steps each (see :func:`beamnet.loihi.fixed_point.period`),
+``--chunk-samples`` per lava network (the input lines of a chunk are the rows its Dense
+holds: the grid points that chunk's samples use). Every sample is also run through the NumPy
+reference (:func:`beamnet.loihi.fixed_point.simulate_sample`) and the two must agree bit for
+bit (spike rasters and evidence); a mismatch is reported in the summary.
+
+Measured per sample: spikes of the pattern and relay neurons (lava Monitors), input-line
+spikes, synaptic events (each spike times the non-zero synapses it reaches), neuron updates
+(every neuron every step), and Eq. 25 energy on the ``loihi`` platform from those counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the torch-free beamnet modules importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from beamnet.energy import PLATFORMS, inference_energy_nj
+from beamnet.loihi.fixed_point import (
+    STOP_WEIGHT_MANT,
+    ArchiveError,
+    check_network,
+    period,
+    sample_lines,
+    simulate_sample,
+)
+
+REPORT_PROJECTION_NJ = (5.0, 7.0)  # the BEAM-Net README's projected Loihi energy per inference
+
+
+def load_inputs(path: Path, net: dict) -> dict[str, np.ndarray]:
+    with np.load(path) as archive:
+        inputs = {key: archive[key] for key in archive.files}
+    version = int(inputs.get("format_version", -1))
+    if version != net["format_version"]:
+        raise ArchiveError(f"inputs archive '{path}': format version {version}, expected {net['format_version']}")
+    if int(inputs["grid_points"]) != net["grid_points"] or int(inputs["n_inputs"]) != net["n_inputs"]:
+        raise ArchiveError(f"inputs archive '{path}' was made for {int(inputs['n_inputs'])} inputs x "
+                           f"{int(inputs['grid_points'])} grid points, the network has "
+                           f"{net['n_inputs']} x {net['grid_points']}")
+    return inputs
+
+
+def build_and_run(net: dict, chunk_lines: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """One lava network for a chunk of samples; returns the monitored rasters and evidence."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF, LIFReset
+    from lava.proc.monitor.process import Monitor
+
+    n, k, steps = net["n_patterns"], net["n_classes"], net["lif_steps"]
+    per = period(net)
+    total = per * len(chunk_lines)
+    rows = np.unique(np.concatenate(chunk_lines))
+    flat = net["coincidence_mant"].reshape(n, -1)
+    data = np.zeros((len(rows), total), dtype=np.int32)
+    for s, lines in enumerate(chunk_lines):
+        data[np.searchsorted(rows, lines), s * per] = 1          # the sample's first step
+    stop_data = np.zeros((1, per), dtype=np.int32)
+    stop_data[0, steps] = 1                                      # arrives with LIF step T + 1
+
+    source = RingBuffer(data=data)
+    stop = RingBuffer(data=stop_data)
+    coincidence = Dense(weights=flat[:, rows].astype(np.int32), weight_exp=net["coincidence_exp"],
+                        num_weight_bits=8)
+    stop_dense = Dense(weights=np.full((n, 1), STOP_WEIGHT_MANT, dtype=np.int32), weight_exp=net["stop_exp"])
+    patterns = LIFReset(shape=(n,), du=net["du"], dv=net["dv"], vth=net["vth"], bias_mant=net["bias_mant"].astype(np.int32),
+                        bias_exp=net["bias_exp"], reset_interval=per, reset_offset=2 % per)
+    off_diagonal = 1 - np.eye(n, dtype=np.int32)
+    inhibit = Dense(weights=net["inhibition_mant"] * off_diagonal, weight_exp=net["inhibition_exp"])
+    to_relay = Dense(weights=np.eye(n, dtype=np.int32))
+    relays = LIF(shape=(n,), du=4095, dv=4095, vth=0, bias_mant=0, bias_exp=0)
+    release = Dense(weights=-net["inhibition_mant"] * off_diagonal, weight_exp=net["inhibition_exp"])
+    readout = Dense(weights=net["readout_mant"].astype(np.int32), weight_exp=net["readout_exp"])
+    accumulators = LIFReset(shape=(k,), du=4095, dv=0, vth=2 ** 17 - 1, bias_mant=0, bias_exp=0,
+                            reset_interval=per, reset_offset=3 % per)
+
+    source.s_out.connect(coincidence.s_in)
+    coincidence.a_out.connect(patterns.a_in)
+    stop.s_out.connect(stop_dense.s_in)
+    stop_dense.a_out.connect(patterns.a_in)
+    patterns.s_out.connect(inhibit.s_in)
+    inhibit.a_out.connect(patterns.a_in)
+    patterns.s_out.connect(to_relay.s_in)
+    to_relay.a_out.connect(relays.a_in)
+    relays.s_out.connect(release.s_in)
+    release.a_out.connect(patterns.a_in)
+    patterns.s_out.connect(readout.s_in)
+    readout.a_out.connect(accumulators.a_in)
+
+    pattern_monitor, relay_monitor, evidence_monitor = Monitor(), Monitor(), Monitor()
+    pattern_monitor.probe(patterns.s_out, total)
+    relay_monitor.probe(relays.s_out, total)
+    evidence_monitor.probe(accumulators.v, total)
+    try:
+        source.run(condition=RunSteps(num_steps=total), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        pattern = pattern_monitor.get_data()[patterns.name]["s_out"]
+        relay = relay_monitor.get_data()[relays.name]["s_out"]
+        evidence = evidence_monitor.get_data()[accumulators.name]["v"]
+    finally:
+        source.stop()
+    return {"pattern": np.asarray(pattern).reshape(total, n).astype(bool),
+            "relay": np.asarray(relay).reshape(total, n).astype(bool),
+            "evidence": np.asarray(evidence).reshape(total, k).astype(np.int64)}
+
+
+def sample_counts(net: dict, lines: np.ndarray, pattern_spikes: int, relay_spikes: int,
+                  pattern_fanout: np.ndarray, pattern_raster: np.ndarray) -> dict[str, float]:
+    """Operation counts of one sample on the chip, from its measured spikes."""
+    n, k = net["n_patterns"], net["n_classes"]
+    flat = net["coincidence_mant"].reshape(n, -1)
+    input_events = float(np.count_nonzero(flat[:, lines]))
+    spiking = pattern_raster.sum(0)
+    pattern_events = float((spiking * pattern_fanout).sum())
+    relay_events = float(relay_spikes * (n - 1))
+    updates = float((2 * n + k) * period(net))
+    return {"input_spikes": float(len(lines) + 1), "synops": input_events + n + pattern_events + relay_events,
+            "neuron_updates": updates, "active_updates": float(pattern_spikes + relay_spikes),
+            "spikes": float(len(lines) + 1 + pattern_spikes + relay_spikes)}
+
+
+def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_path: Path,
+        chunk_samples: int, limit: int | None, use_lava: bool = True) -> dict:
+    with np.load(network_path) as archive:
+        net = check_network(archive, source=f"network archive '{network_path}'")
+    inputs = load_inputs(inputs_path, net)
+    samples = len(inputs["labels"]) if limit is None else min(limit, len(inputs["labels"]))
+    offsets = inputs["offsets"]
+    all_lines = [sample_lines(inputs["input_index"][offsets[s]:offsets[s + 1]],
+                              inputs["grid_index"][offsets[s]:offsets[s + 1]], net["grid_points"])
+                 for s in range(samples)]
+    n = net["n_patterns"]
+    pattern_fanout = (n - 1) + 1 + np.count_nonzero(net["readout_mant"], axis=0)
+    per, steps = period(net), net["lif_steps"]
+    began = time.perf_counter()
+    rows, mismatches, overflow = [], 0, 0
+    for start in range(0, samples, chunk_samples):
+        chunk = all_lines[start:start + chunk_samples]
+        lava_out = build_and_run(net, chunk) if use_lava else None
+        for c, lines in enumerate(chunk):
+            s = start + c
+            reference = simulate_sample(net, lines)
+            overflow += reference["largest_input"] >= 2 ** 15
+            if lava_out is not None:
+                window = slice(c * per + 1, c * per + 1 + steps)      # LIF steps 1..T of the sample
+                raster = lava_out["pattern"][window]
+                relay_spikes = int(lava_out["relay"][c * per + 2: c * per + 2 + steps].sum())
+                evidence = lava_out["evidence"][c * per + per - 1]
+                if not (np.array_equal(raster, reference["raster"]) and np.array_equal(evidence, reference["evidence"])):
+                    mismatches += 1
+            else:
+                raster, evidence = reference["raster"], reference["evidence"]
+                relay_spikes = int(raster.sum())
+            pattern_spikes = int(raster.sum())
+            counts = sample_counts(net, lines, pattern_spikes, relay_spikes, pattern_fanout, raster)
+            prediction = int(np.argmax(evidence))
+            rows.append({"sample_id": int(inputs["sample_ids"][s]), "label": int(inputs["labels"][s]),
+                         "prediction": prediction, "reference_prediction": int(np.argmax(reference["evidence"])),
+                         "torch_prediction": int(inputs["torch_prediction"][s]),
+                         "torch_prediction_deterministic": int(inputs["torch_prediction_deterministic"][s]),
+                         "pattern_spikes": pattern_spikes, "relay_spikes": relay_spikes,
+                         **{key: value for key, value in counts.items()},
+                         "energy_nj": float(inference_energy_nj(counts, "loihi"))})
+    wall = time.perf_counter() - began
+    table = {key: np.array([row[key] for row in rows]) for key in rows[0]}
+    summary = {
+        "dataset": str(net.get("dataset", "")), "samples": samples, "simulator": "lava" if use_lava else "numpy reference",
+        "run_config": "Loihi2SimCfg(select_tag='fixed_pt')" if use_lava else None,
+        "lava_version": _lava_version() if use_lava else None,
+        "wall_time_s": wall, "time_steps": samples * per, "chunk_samples": chunk_samples,
+        "cpu_count": os.cpu_count(),
+        "agreement_torch": float((table["prediction"] == table["torch_prediction"]).mean()),
+        "agreement_torch_deterministic": float((table["prediction"] == table["torch_prediction_deterministic"]).mean()),
+        "accuracy": float((table["prediction"] == table["label"]).mean()),
+        "torch_accuracy": float((table["torch_prediction"] == table["label"]).mean()),
+        "reference_mismatches": int(mismatches), "input_overflow_samples": int(overflow),
+        "mean_pattern_spikes": float(table["pattern_spikes"].mean()),
+        "mean_synops": float(table["synops"].mean()), "mean_neuron_updates": float(table["neuron_updates"].mean()),
+        "energy_nj_mean": float(table["energy_nj"].mean()), "energy_nj_std": float(table["energy_nj"].std()),
+        "energy_synops_nj_mean": float(table["synops"].mean() * PLATFORMS["loihi"].synop_pj / 1000),
+        "report_projection_nj": list(REPORT_PROJECTION_NJ),
+        "threshold_mode": str(net.get("threshold_mode", "")),
+        "platform_source": PLATFORMS["loihi"].source,
+    }
+    predictions_path.parent.mkdir(parents=True, exist_ok=True)
+    temp = predictions_path.with_name(f".{predictions_path.name}.partial")
+    with open(temp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary_temp = summary_path.with_name(f".{summary_path.name}.partial")
+    summary_temp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    os.replace(temp, predictions_path)
+    os.replace(summary_temp, summary_path)
+    return summary
+
+
+def _lava_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("lava-nc")
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", required=True)
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--predictions", required=True)
+    parser.add_argument("--summary", required=True)
+    parser.add_argument("--chunk-samples", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N samples")
+    parser.add_argument("--numpy-only", action="store_true", help="skip lava; NumPy reference only")
+    args = parser.parse_args(argv)
+    if sys.version_info[:2] != (3, 10) and not args.numpy_only:
+        print(f"run_lava: error: lava-nc 0.10 needs Python 3.10, this is {sys.version.split()[0]}; "
+              "run it with .venv-lava/bin/python (make setup-lava, see README)", file=sys.stderr)
+        return 2
+    try:
+        summary = run(Path(args.network), Path(args.inputs), Path(args.predictions), Path(args.summary),
+                      args.chunk_samples, args.limit, use_lava=not args.numpy_only)
+    except (ArchiveError, FileNotFoundError) as err:
+        print(f"run_lava: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

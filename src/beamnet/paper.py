@@ -1,0 +1,377 @@
+"""The manuscript (paper/report.qmd -> paper/report.pdf): named values, generated tables, rendering.
+
+No number in the manuscript is typed by hand (the showyourwork rule). Two steps:
+
+1. ``write_paper_inputs`` (rule ``collect_paper_values``) reads results/tables/ and the config
+   and writes ``values.json`` (named inline values, as display strings) and one Markdown table
+   per name under ``tables/``; the headline table is ``results/tables/summary.md`` verbatim.
+2. ``render_report`` (rule ``render_paper``) expands the source: ``{{ value:NAME }}`` becomes
+   the named value, a line ``{{ table:NAME }}`` becomes the generated Markdown table, relative
+   image paths are re-based to the build folder, and the front matter gets one boolean
+   ``has-SECTION`` per figure family the workflow registered (optional sections such as the
+   energy sweep and the Loihi runs are fenced with ``::: {.content-visible when-meta="has-..."}``).
+   An unknown name is an error, never a blank. The expanded document is then rendered by
+
+   - Quarto (``quarto render --to typst``) where ``quarto`` is on PATH (envs/paper.yaml), or
+   - pandoc (the binary bundled with pypandoc-binary) -> typst source -> PDF with the ``typst``
+     Python package. ``paper/crossref.lua`` turns Quarto's ``@fig-``/``@tbl-``/``@sec-``
+     references into typst references (numbered by typst) and applies ``when-meta``;
+     citations go through pandoc's citeproc with paper/references.bib.
+
+   Either way the PDF states which renderer made it (``{{ value:renderer }}``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from beamnet.config import theory_bound_iterations
+from beamnet.io import atomic_paths
+
+MODEL_NAMES = {"beam_net": "BEAM-Net", "ann_mlp": "ANN-MLP", "rate_snn": "Rate-coded SNN"}
+DATASET_NAMES = {"digits": "Digits (8x8)", "digits_saccade": "Digits-saccade (DVS)", "nmnist": "N-MNIST"}
+MODEL_COLOURS = {"BEAM-Net": "#0072B2", "ANN-MLP": "#E69F00", "Rate-coded SNN": "#009E73"}  # Okabe-Ito
+FIGURE_DPI = 200
+TOKEN = re.compile(r"\{\{\s*(value|table|caption):([A-Za-z0-9_.\-]+)\s*\}\}")
+CONDITIONAL = re.compile(r'^:::+ *\{\.content-(visible|hidden) +(when|unless)-meta="([^"]+)"\} *\n(.*?)^:::+ *$',
+                         re.DOTALL | re.MULTILINE)
+IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)")
+
+
+def apply_figure_style() -> None:
+    """One legible style for every notebook's figures (seaborn paper context)."""
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.15,
+                  rc={"figure.dpi": 100, "savefig.bbox": "tight", "axes.titleweight": "bold",
+                      "legend.frameon": False})
+
+
+def save_figure(figure: Any, output_dir: str | Path, stem: str) -> list[Path]:
+    """Write ``figure`` as ``stem``.png (for the manuscript and the HTML report) and ``stem``.pdf."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = [output_dir / f"{stem}.png", output_dir / f"{stem}.pdf"]
+    figure.savefig(paths[0], dpi=FIGURE_DPI)
+    figure.savefig(paths[1])
+    return paths
+
+
+def display_names(frame: pl.DataFrame) -> pl.DataFrame:
+    """Replace model and dataset identifiers by the names the manuscript prints."""
+    return frame.with_columns(pl.col("model").replace(MODEL_NAMES), pl.col("dataset").replace(DATASET_NAMES))
+
+
+def _percent(value: float, digits: int = 2) -> str:
+    return f"{value * 100:.{digits}f} %"
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}g}" if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None,
+                   widths: Sequence[int] | None = None) -> str:
+    """A pipe table; ``align`` has one letter per column (l, r or c); ``widths`` are relative
+    column widths (pandoc reads them from the dashes of the separator line)."""
+    align = align or "l" * len(header)
+    widths = widths or [3] * len(header)
+
+    def mark(letter: str, width: int) -> str:
+        dashes = "-" * max(width, 3)
+        return {"l": ":" + dashes, "r": dashes + ":", "c": ":" + dashes + ":"}[letter]
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(mark(a, w) for a, w in zip(align, widths)) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def config_table(config: Mapping[str, Any]) -> str:
+    """The knobs the report's results depend on, with the equation each comes from."""
+    beam, encoding, train = config["model"]["beam_net"], config["encoding"], config["train"]
+    rows = [
+        ("Stored patterns N", beam["n_patterns"], "Eqs. 21-22"),
+        ("Spike-time window T_ref, latency tau (ms)", f"{encoding['t_ref_ms']:g}, {encoding['tau_ms']:g}", "Eq. 7"),
+        ("Coincidence window tau_c (ms)", f"{beam['tau_c_ms']:g}", "Eqs. 21-22"),
+        ("Membrane tau_m, synaptic tau_s (ms)", f"{beam['tau_m_ms']:g}, {beam['tau_s_ms']:g}", "Eq. 8, Thm. 3.6"),
+        ("Threshold theta, stochasticity Delta", f"{beam['theta']:g}, {beam['delta']:g}", "Eq. 9"),
+        ("Lateral inhibition w_inh", f"{beam['w_inh']:g}", "Prop. 3.3"),
+        ("Dirichlet prior alpha_0, evidence gain eta", f"{beam['alpha_0']:g}, {beam['eta']:g}", "Eq. 12"),
+        ("Loop: L_max, tolerance, pull", f"{beam['loop']['max_iterations']}, {beam['loop']['tolerance']:g}, "
+                                         f"{beam['loop']['pull']:g}", "Eq. 16, Thm. 3.6"),
+        ("Epochs, batch size, learning rate", f"{train['epochs']}, {train['batch_size']}, {train['learning_rate']:g}",
+         "training"),
+        ("Sparsity target", _percent(train["sparsity_target"], 1), "Lennie 2003"),
+        ("Seeds", ", ".join(str(seed) for seed in config["seeds"]), "multi-seed harness"),
+        ("Monte-Carlo passes, ECE bins", f"{config['evaluate']['mc_passes']}, {config['evaluate']['ece_bins']}",
+         "evaluation"),
+    ]
+    return markdown_table(["Setting", "Value", "Source"], rows, "lrl")
+
+
+def theory_table(config: Mapping[str, Any]) -> str:
+    """The theory constraints checked before any job runs (src/beamnet/config.py), with their values."""
+    beam, encoding = config["model"]["beam_net"], config["encoding"]
+    bound = theory_bound_iterations(config)
+    checks = [
+        ("Prop. 3.3", "w_inh > 2", f"{beam['w_inh']:g}", beam["w_inh"] > 2.0),
+        ("Eq. 9", "Delta > 0", f"{beam['delta']:g}", beam["delta"] > 0.0),
+        ("Thm. 3.6", f"L_max >= ceil(3 tau_m / tau_s) = {bound}", f"{beam['loop']['max_iterations']}",
+         beam["loop"]["max_iterations"] >= bound),
+        ("Eq. 12", "alpha_0 > 0, eta > 0", f"{beam['alpha_0']:g}, {beam['eta']:g}",
+         beam["alpha_0"] > 0 and beam["eta"] > 0),
+        ("Eq. 7", f"tau <= T_ref = {encoding['t_ref_ms']:g} ms", f"{encoding['tau_ms']:g} ms",
+         encoding["tau_ms"] <= encoding["t_ref_ms"]),
+    ]
+    rows = [(source, rule, value, "yes" if holds else "NO") for source, rule, value, holds in checks]
+    return markdown_table(["Source", "Constraint", "Configured", "Satisfied"], rows, "lllc")
+
+
+def dataset_table(manifests: Mapping[str, Path]) -> str:
+    """Samples per split for each dataset, counted from its manifest."""
+    rows = []
+    for dataset, path in manifests.items():
+        counts = dict(pl.read_csv(path).group_by("split").len().iter_rows())
+        rows.append((DATASET_NAMES.get(dataset, dataset), counts.get("train", 0), counts.get("val", 0),
+                     counts.get("test", 0)))
+    return markdown_table(["Dataset", "Train", "Validation", "Test"], rows, "lrrr")
+
+
+def claims_markdown(claims: pl.DataFrame) -> str:
+    """The claims table: each claim, measured value, threshold and PASS / FAIL."""
+    rows = []
+    for row in claims.iter_rows(named=True):
+        verdict = "n/a" if row["holds"] is None else ("PASS" if row["holds"] else "FAIL")
+        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), row["source"], row["statement"],
+                     _number(row["measured"]), row["threshold"], verdict))
+    return markdown_table(["Dataset", "Source", "Claim", "Measured", "Threshold", "Verdict"], rows, "lllrlc",
+                          widths=[10, 12, 44, 9, 20, 7])
+
+
+def uncertainty_markdown(summary: pl.DataFrame) -> str:
+    """Mean epistemic and aleatoric uncertainty (nats) on correct vs incorrect predictions."""
+    rows = []
+    for row in summary.iter_rows(named=True):
+        ratio = (row["epistemic_incorrect_mean"] / row["epistemic_correct_mean"]
+                 if row["epistemic_correct_mean"] and row["epistemic_incorrect_mean"] is not None else None)
+        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
+                     _number(row["epistemic_correct_mean"]), _number(row["epistemic_incorrect_mean"]),
+                     _number(ratio, 3), _number(row["aleatoric_correct_mean"]),
+                     _number(row["aleatoric_incorrect_mean"])))
+    return markdown_table(["Dataset", "Model", "Epist. (correct)", "Epist. (error)", "Ratio",
+                           "Aleat. (correct)", "Aleat. (error)"], rows, "llrrrrr")
+
+
+def _join(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.DataFrame) -> dict[str, str]:
+    """Named inline values of the manuscript, as the strings it prints."""
+    beam = config["model"]["beam_net"]
+    datasets = summary["dataset"].unique(maintain_order=True).to_list()
+    decided = claims.filter(pl.col("holds").is_not_null())
+    values = {
+        "datasets": _join([DATASET_NAMES.get(d, d) for d in datasets]),
+        "n_datasets": str(len(datasets)),
+        "models": _join([MODEL_NAMES.get(m, m) for m in config["models"]]),
+        "n_seeds": str(len(config["seeds"])),
+        "n_patterns": str(beam["n_patterns"]),
+        "epochs": str(config["train"]["epochs"]),
+        "iteration_bound": str(theory_bound_iterations(config)),
+        "tau_m_ms": f"{beam['tau_m_ms']:g}", "tau_s_ms": f"{beam['tau_s_ms']:g}",
+        "w_inh": f"{beam['w_inh']:g}", "ece_bins": str(config["evaluate"]["ece_bins"]),
+        "mc_passes": str(config["evaluate"]["mc_passes"]),
+        "claims_total": str(decided.height),
+        "claims_pass": str(int(decided["holds"].sum())),
+        "claims_fail": str(int((~decided["holds"]).sum())),
+        "claims_failed_list": _join([f"{row['source']} ({DATASET_NAMES.get(row['dataset'], row['dataset'])})"
+                                     for row in decided.filter(~pl.col("holds")).iter_rows(named=True)]
+                                    or ["none"]),
+    }
+    sentences = []
+    for dataset in datasets:
+        mine = summary.filter(pl.col("dataset") == dataset)
+        best_acc = mine.sort("accuracy_mean", descending=True).row(0, named=True)
+        best_ece = mine.sort("ece_mean").row(0, named=True)
+        for row in mine.iter_rows(named=True):
+            key = f"{dataset}.{row['model']}"
+            values[f"{key}.accuracy"] = _percent(row["accuracy_mean"])
+            values[f"{key}.ece"] = f"{row['ece_mean']:.4f}"
+            values[f"{key}.activity"] = _percent(row["activity_mean"])
+            values[f"{key}.energy_nj"] = f"{row['energy_nj_mean']:.1f}"
+        sentences.append(f"on {DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(best_acc['model'])} is the "
+                         f"most accurate ({_percent(best_acc['accuracy_mean'])}) and "
+                         f"{MODEL_NAMES.get(best_ece['model'])} the best calibrated (ECE {best_ece['ece_mean']:.4f})")
+    values["ranking_sentence"] = "; ".join(sentences)
+    return values
+
+
+def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: Mapping[str, Path],
+                       values_path: Path, tables_out: Path) -> None:
+    """Write values.json and the Markdown tables the manuscript includes (atomically)."""
+    summary = pl.read_parquet(tables_dir / "summary.parquet")
+    claims = pl.read_csv(tables_dir / "claims.csv", schema_overrides={"measured": pl.Float64})
+    tables = {
+        "headline": (tables_dir / "summary.md").read_text(),
+        "config": config_table(config),
+        "theory": theory_table(config),
+        "datasets": dataset_table(manifests),
+        "claims": claims_markdown(claims),
+        "uncertainty": uncertainty_markdown(summary),
+    }
+    values = paper_values(config, summary, claims)
+    tables_out.mkdir(parents=True, exist_ok=True)
+    paths = [values_path] + [tables_out / f"{name}.md" for name in tables]
+    with atomic_paths(*paths) as temps:
+        temps[0].write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+        for temp, text in zip(temps[1:], tables.values()):
+            temp.write_text(text)
+
+
+def expand_source(text: str, values: Mapping[str, str], tables: Mapping[str, str],
+                  captions: Mapping[str, str] | None = None) -> str:
+    """Substitute ``{{ value:NAME }}``, ``{{ table:NAME }}`` and ``{{ caption:NAME }}`` tokens.
+
+    Captions are the plain-text files the HTML report also uses (paper/captions/NAME.rst), so a
+    figure has one caption. Unknown names are errors.
+    """
+    missing = []
+    sources = {"value": values, "table": tables, "caption": captions or {}}
+
+    def substitute(match: re.Match[str]) -> str:
+        kind, name = match.groups()
+        source = sources[kind]
+        if name not in source:
+            missing.append(f"{kind}:{name}")
+            return match.group(0)
+        return source[name].rstrip("\n")
+
+    expanded = TOKEN.sub(substitute, text)
+    if missing:
+        raise ValueError(f"report source names unknown values or tables: {', '.join(sorted(set(missing)))} "
+                         f"(known values: {', '.join(sorted(values))}; tables: {', '.join(sorted(tables))}; "
+                         f"captions: {', '.join(sorted(sources['caption']))})")
+    return expanded
+
+
+def apply_conditions(body: str, flags: Mapping[str, bool]) -> str:
+    """Keep or drop Quarto's ``::: {.content-visible when-meta="key"}`` blocks (and unless-meta,
+    .content-hidden) by the boolean ``flags``, as Quarto would; blocks must not nest."""
+    def choose(match: re.Match[str]) -> str:
+        kind, condition, key, content = match.groups()
+        show = bool(flags.get(key, False)) == (condition == "when")
+        return content if show == (kind == "visible") else ""
+
+    return CONDITIONAL.sub(choose, body)
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---"):
+        return {}, text
+    _, header, body = text.split("---", 2)
+    return yaml.safe_load(header) or {}, body
+
+
+def _rebase_images(body: str, source_dir: Path, build_dir: Path) -> str:
+    """Re-base relative image paths from the source's folder to the build folder."""
+    def rebase(match: re.Match[str]) -> str:
+        path = match.group(2)
+        if path.startswith(("/", "http:", "https:")):
+            return match.group(0)
+        return match.group(1) + Path(os.path.relpath((source_dir / path).resolve(), build_dir.resolve())).as_posix()
+
+    return IMAGE.sub(rebase, body)
+
+
+def referenced_images(text: str) -> list[str]:
+    """Relative image paths a Markdown document references."""
+    return [path for _, path in IMAGE.findall(text) if not path.startswith(("/", "http:", "https:"))]
+
+
+def renderer_name() -> tuple[str, str | None]:
+    """('quarto', version) where Quarto is on PATH, else ('pandoc+typst', None)."""
+    quarto = shutil.which("quarto")
+    if quarto:
+        version = subprocess.run([quarto, "--version"], capture_output=True, text=True).stdout.strip()
+        return "quarto", version
+    return "pandoc+typst", None
+
+
+def _pandoc_typst_description() -> str:
+    import pypandoc
+
+    return (f"pandoc {pypandoc.get_pandoc_version()} (pypandoc-binary) and typst "
+            f"{metadata.version('typst')} (PyPI package), Quarto's fallback")
+
+
+def render_report(source: Path, values_path: Path, tables_dir: Path, captions_dir: Path, sections: Sequence[str],
+                  lua_filter: Path, output: Path, build_dir: Path, renderer: str = "auto") -> str:
+    """Expand ``source`` and render it to ``output`` (PDF); returns a description of the renderer."""
+    values = dict(json.loads(values_path.read_text()))
+    tables = {path.stem: path.read_text() for path in sorted(tables_dir.glob("*.md"))}
+    captions = {path.stem: " ".join(path.read_text().split()) for path in sorted(captions_dir.glob("*.rst"))}
+    kind, version = renderer_name() if renderer == "auto" else (renderer, None)
+    if kind == "quarto":
+        values["renderer"] = f"Quarto {version or ''} (typst format)".replace("  ", " ")
+    else:
+        values["renderer"] = _pandoc_typst_description()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    front, body = _split_front_matter(source.read_text())
+    flags = {f"has-{name}": True for name in sections}
+    body = apply_conditions(body, flags)
+    body = _rebase_images(expand_source(body, values, tables, captions), source.parent, build_dir)
+    for path in referenced_images(body):
+        if not (build_dir / path).exists():
+            raise FileNotFoundError(f"figure '{path}' referenced by {source} does not exist "
+                                    f"(relative to {build_dir})")
+    front = {key: (expand_source(value, values, tables) if isinstance(value, str) else value)
+             for key, value in front.items()}
+    front.update(flags)
+    if "bibliography" in front:
+        front["bibliography"] = str((source.parent / front["bibliography"]).resolve())
+    document = build_dir / source.name
+    document.write_text("---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "quarto":
+        _render_quarto(document, output)
+    else:
+        _render_pandoc_typst(document, lua_filter, output)
+    return values["renderer"]
+
+
+def _render_quarto(document: Path, output: Path) -> None:
+    subprocess.run(["quarto", "render", document.name, "--to", "typst"], cwd=document.parent, check=True)
+    with atomic_paths(output) as (temp,):
+        shutil.move(document.with_suffix(".pdf"), temp)
+
+
+def _render_pandoc_typst(document: Path, lua_filter: Path, output: Path) -> None:
+    import pypandoc
+    import typst
+
+    typ = document.with_suffix(".typ")
+    command = [pypandoc.get_pandoc_path(), document.name, "--from", "markdown", "--to", "typst", "--standalone",
+               "--lua-filter", str(lua_filter.resolve()), "--citeproc", "--output", typ.name]
+    result = subprocess.run(command, cwd=document.parent, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pandoc failed on {document}: {result.stderr.strip()}")
+    root = Path.cwd().resolve()
+    if not document.resolve().is_relative_to(root):
+        root = Path(document.resolve().anchor)
+    with atomic_paths(output) as (temp,):
+        typst.compile(str(typ), output=str(temp), root=str(root))

@@ -1,0 +1,127 @@
+# Stage 6: figures. One papermill-executed notebook per figure family (notebooks/{family}.ipynb),
+# its parameters cell replaced by the rule's inputs; the executed copy is kept under
+# results/notebooks/, each figure is written as PNG (manuscript, HTML report) and PDF.
+# Editing a notebook reruns that notebook and the paper, nothing upstream.
+
+FIGURE_CODE = source_files("paper.py", "summarise.py")
+
+
+rule plot_training_dynamics:
+    output:
+        notebook="results/notebooks/training_dynamics.ipynb",
+        loss=report("results/figures/loss_curves.png", caption="../../paper/captions/loss_curves.rst",
+                    category="Training dynamics"),
+        iterations=report("results/figures/loop_iterations.png",
+                          caption="../../paper/captions/loop_iterations.rst", category="Training dynamics"),
+        energy=report("results/figures/loop_energy.png", caption="../../paper/captions/loop_energy.rst",
+                      category="Training dynamics"),
+        pdfs=expand("results/figures/{stem}.pdf", stem=["loss_curves", "loop_iterations", "loop_energy"]),
+    input:
+        notebook="notebooks/training_dynamics.ipynb",
+        histories=lambda wildcards: history_paths(),
+        predictions=lambda wildcards: prediction_paths(),
+        code=FIGURE_CODE,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            histories=input.histories, predictions=input.predictions,
+            iteration_bound=theory_bound_iterations(config),
+            max_iterations=config["model"]["beam_net"]["loop"]["max_iterations"]),
+    log:
+        "logs/notebooks/training_dynamics.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
+rule plot_comparison:
+    output:
+        notebook="results/notebooks/comparison.ipynb",
+        headline=report("results/figures/headline_comparison.png",
+                        caption="../../paper/captions/headline_comparison.rst", category="Comparative results"),
+        energy=report("results/figures/energy_per_inference.png",
+                      caption="../../paper/captions/energy_per_inference.rst", category="Energy efficiency"),
+        pdfs=expand("results/figures/{stem}.pdf", stem=["headline_comparison", "energy_per_inference"]),
+    input:
+        notebook="notebooks/comparison.ipynb",
+        metrics="results/tables/metrics_per_seed.parquet",
+        code=[*FIGURE_CODE, *source_files("energy.py")],
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), metrics_per_seed=input.metrics),
+    log:
+        "logs/notebooks/comparison.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
+rule plot_calibration:
+    output:
+        notebook="results/notebooks/calibration.ipynb",
+        reliability=report("results/figures/reliability.png", caption="../../paper/captions/reliability.rst",
+                           category="Uncertainty calibration"),
+        decomposition=report("results/figures/uncertainty_decomposition.png",
+                             caption="../../paper/captions/uncertainty_decomposition.rst",
+                             category="Uncertainty calibration"),
+        pdfs=expand("results/figures/{stem}.pdf", stem=["reliability", "uncertainty_decomposition"]),
+    input:
+        notebook="notebooks/calibration.ipynb",
+        predictions=lambda wildcards: prediction_paths(),
+        code=FIGURE_CODE,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            predictions=input.predictions, ece_bins=config["evaluate"]["ece_bins"]),
+    log:
+        "logs/notebooks/calibration.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
+rule plot_sparsity:
+    output:
+        notebook="results/notebooks/sparsity.ipynb",
+        pareto=report("results/figures/sparsity_pareto.png", caption="../../paper/captions/sparsity_pareto.rst",
+                      category="Comparative results"),
+        pdf="results/figures/sparsity_pareto.pdf",
+    input:
+        notebook="notebooks/sparsity.ipynb",
+        metrics="results/tables/metrics_per_seed.parquet",
+        code=FIGURE_CODE,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            metrics_per_seed=input.metrics, activity_range=config["claims"]["activity_range"]),
+    log:
+        "logs/notebooks/sparsity.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
+# The manuscript's sections: family -> the figures it shows (see PAPER_FIGURES in common.smk).
+PAPER_FIGURES["training_dynamics"] = [rules.plot_training_dynamics.output.loss,
+                                      rules.plot_training_dynamics.output.iterations,
+                                      rules.plot_training_dynamics.output.energy]
+PAPER_FIGURES["comparison"] = [rules.plot_comparison.output.headline, rules.plot_comparison.output.energy]
+PAPER_FIGURES["calibration"] = [rules.plot_calibration.output.reliability, rules.plot_calibration.output.decomposition]
+PAPER_FIGURES["sparsity"] = [rules.plot_sparsity.output.pareto]
+STAGE_TARGETS.append(lambda datasets: paper_figures())

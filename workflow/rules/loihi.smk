@@ -1,0 +1,89 @@
+# Stage 5b: BEAM-Net on Loihi 2's bit-accurate simulator (lava-nc, Python 3.10).
+# export (main env) -> network.npz + inputs.npz; run (lava env) -> predictions.csv + summary.json;
+# report (main env) -> Parquet predictions and results/loihi/summary.{parquet,csv}.
+
+
+rule loihi_export:
+    output:
+        network="results/loihi/{dataset}/seed={seed}/network.npz",
+        inputs="results/loihi/{dataset}/seed={seed}/inputs.npz",
+    input:
+        unpack(loihi_export_inputs),
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        seed=r"\d+",
+    params:
+        cfg=step_config("encoding", "model", "train", "evaluate", "loihi"),
+    log:
+        "logs/loihi/{dataset}/seed={seed}/export.log",
+    benchmark:
+        "benchmarks/rules/loihi/{dataset}/seed={seed}/export.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    shell:
+        "python -m beamnet loihi-export --dataset {wildcards.dataset} --seed {wildcards.seed}"
+        " --config-json {params.cfg:q} --checkpoint {input.checkpoint} --test-cache {input.test}"
+        " --network {output.network} --inputs {output.inputs} > {log} 2>&1"
+
+
+rule loihi_run:
+    output:
+        predictions="results/loihi/{dataset}/seed={seed}/predictions.csv",
+        summary="results/loihi/{dataset}/seed={seed}/summary.json",
+    input:
+        network="results/loihi/{dataset}/seed={seed}/network.npz",
+        inputs="results/loihi/{dataset}/seed={seed}/inputs.npz",
+        code=source_files("loihi/run_lava.py", "loihi/fixed_point.py", "energy.py"),
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        seed=r"\d+",
+    params:
+        python=lava_python(),
+        chunk=config["loihi"]["chunk_samples"],
+    log:
+        "logs/loihi/{dataset}/seed={seed}/run.log",
+    benchmark:
+        "benchmarks/rules/loihi/{dataset}/seed={seed}/run.tsv"
+    conda:
+        "../../envs/lava.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    shell:
+        "{{ command -v {params.python} >/dev/null || test -x {params.python} ||"
+        " {{ echo 'error: the lava-nc environment (Python 3.10) is missing: run `make setup-lava`"
+        " (it needs a Python 3.10, found by workflow/scripts/find_python.sh), or use --sdm conda';"
+        " bash workflow/scripts/find_python.sh 3.10; exit 1; }}; }} > {log} 2>&1 &&"
+        " {params.python} src/beamnet/loihi/run_lava.py --network {input.network} --inputs {input.inputs}"
+        " --predictions {output.predictions} --summary {output.summary}"
+        " --chunk-samples {params.chunk} >> {log} 2>&1"
+
+
+rule loihi_report:
+    output:
+        predictions=loihi_paths("predictions.parquet"),
+        summary="results/loihi/summary.parquet",
+        summary_csv="results/loihi/summary.csv",
+    input:
+        predictions=lambda wildcards: loihi_paths("predictions.csv"),
+        summaries=lambda wildcards: loihi_paths("summary.json"),
+        code=source_files("loihi/report.py"),
+    log:
+        "logs/loihi/report.log",
+    benchmark:
+        "benchmarks/rules/loihi/report.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m beamnet loihi-report --predictions-csv {input.predictions}"
+        " --predictions-parquet {output.predictions} --summaries {input.summaries}"
+        " --summary-parquet {output.summary} --summary-csv {output.summary_csv} > {log} 2>&1"
+
+
+STAGE_TARGETS.append(loihi_targets)

@@ -1,0 +1,58 @@
+# Stage 7: the manuscript. Named values and Markdown tables from results/tables/ (no number typed
+# by hand), then paper/report.qmd -> paper/report.pdf through Quarto where it is on PATH, else
+# pandoc (pypandoc-binary) -> typst (PyPI) with paper/crossref.lua (src/beamnet/paper.py).
+
+
+rule collect_paper_values:
+    output:
+        values="results/paper/values.json",
+        tables=expand("results/paper/tables/{name}.md",
+                      name=["headline", "config", "theory", "datasets", "claims", "uncertainty"]),
+    input:
+        summary="results/tables/summary.parquet",
+        headline="results/tables/summary.md",
+        claims="results/tables/claims.csv",
+        manifests=lambda wildcards: expand("results/datasets/{dataset}/manifest.csv", dataset=active_datasets()),
+        code=source_files("paper.py"),
+    params:
+        cfg=step_config("datasets", "models", "seeds", "encoding", "model", "train", "evaluate", "claims"),
+    log:
+        "logs/paper/collect_paper_values.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m beamnet paper-values --config-json {params.cfg:q} --tables-dir results/tables"
+        " --manifests {input.manifests} --values {output.values} --tables-out results/paper/tables > {log} 2>&1"
+
+
+rule render_paper:
+    output:
+        "paper/report.pdf",
+    input:
+        source="paper/report.qmd",
+        bibliography="paper/references.bib",
+        lua_filter="paper/crossref.lua",
+        captions=sorted(Path("paper/captions").glob("*.rst")),
+        values=rules.collect_paper_values.output.values,
+        tables=rules.collect_paper_values.output.tables,
+        figures=lambda wildcards: paper_figures(),
+        code=source_files("paper.py"),
+    params:
+        sections=lambda wildcards: " ".join(sorted(PAPER_FIGURES)),
+    log:
+        "logs/paper/render_paper.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m beamnet paper-render --source {input.source} --values {input.values}"
+        " --tables-dir results/paper/tables --captions-dir paper/captions --sections {params.sections}"
+        " --lua-filter {input.lua_filter} --build-dir paper/_generated --output {output} > {log} 2>&1"
+
+
+STAGE_TARGETS.append(lambda datasets: ["paper/report.pdf"])
