@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument("--config", default="config.yaml", help="full config YAML")
         group.add_argument("--config-json", default=None, help="config sections as JSON")
 
+    def add_run(p: argparse.ArgumentParser) -> None:
+        """Config plus the dataset x model x seed a training or evaluation run is for."""
+        add_config(p)
+        p.add_argument("--dataset", required=True, choices=DATASETS)
+        p.add_argument("--model", required=True, choices=MODELS)
+        p.add_argument("--seed", required=True, type=int)
+
     p = sub.add_parser("prepare", help="raw data -> manifest + images/events archive")
     add_config(p)
     p.add_argument("--dataset", required=True, choices=DATASETS)
@@ -135,10 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("train", help="spike caches -> checkpoint + per-epoch history")
-    add_config(p)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--model", required=True, choices=MODELS)
-    p.add_argument("--seed", required=True, type=int)
+    add_run(p)
     p.add_argument("--train-cache", required=True)
     p.add_argument("--val-cache", required=True)
     p.add_argument("--checkpoint", required=True)
@@ -149,10 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="checkpoint + test cache -> per-sample predictions (Parquet)")
-    add_config(p)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--model", required=True, choices=MODELS)
-    p.add_argument("--seed", required=True, type=int)
+    add_run(p)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--test-cache", required=True)
     p.add_argument("--output", required=True)
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", required=True, nargs="+")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_catalog)
+
     p = sub.add_parser("paper-values", help="results tables -> named values (JSON) + Markdown tables")
     add_config(p)
     p.add_argument("--tables-dir", required=True)
