@@ -41,9 +41,6 @@ def paper_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the workflow (with notebooks/ and paper/) that has built paper/report.pdf on
     the tiny configuration, digits only (the figures and the paper do not depend on which datasets)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("paper") / "wf")
-    for name in ("notebooks", "paper"):
-        shutil.copytree(REPO_ROOT / name, workdir / name,
-                        ignore=shutil.ignore_patterns("report.pdf", "_generated", "*.typ"))
     config = default_config_dict()
     config["data"]["nmnist"]["root"] = str(NMNIST_ROOT)
     write_config(workdir / "config.yaml", config)

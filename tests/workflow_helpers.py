@@ -36,7 +36,8 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 def copy_workflow(dest: Path) -> Path:
     """Copy what the workflow needs (Snakefile, workflow/, config.yaml, profiles/, envs/, src/, requirements/)."""
     dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc", "report.pdf", "_generated", "*.typ",
+                                    ".ipynb_checkpoints")
     for name in ("workflow", "profiles", "envs", "src", "requirements", "notebooks", "paper"):
         if (REPO_ROOT / name).exists():
             shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)

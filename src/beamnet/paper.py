@@ -10,7 +10,10 @@ No number in the manuscript is typed by hand (the showyourwork rule). Two steps:
    image paths are re-based to the build folder, and the front matter gets one boolean
    ``has-SECTION`` per figure family the workflow registered (optional sections such as the
    energy sweep and the Loihi runs are fenced with ``::: {.content-visible when-meta="has-..."}``).
-   An unknown name is an error, never a blank. The expanded document is then rendered by
+   Optional sections also have named values, written by their figure rule to
+   ``values/{family}.json`` beside ``values.json`` (:func:`write_section_values`) and merged for
+   the registered families. An unknown name is an error, never a blank. The expanded document
+   is then rendered by
 
    - Quarto (``quarto render --to typst``) where ``quarto`` is on PATH (envs/paper.yaml), or
    - pandoc (the binary bundled with pypandoc-binary) -> typst source -> PDF with the ``typst``
@@ -243,6 +246,134 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
             temp.write_text(text)
 
 
+# --- optional sections: the energy sweep and the Loihi runs -----------------------------------
+# Their values are written by the section's figure rule (its notebook calls write_section_values)
+# to SECTION_VALUES_DIR/{family}.json beside values.json; the rule registers that file with the
+# family's figures in PAPER_FIGURES (workflow/rules/common.smk), so render_paper depends on it and
+# render_report merges it for the registered sections only.
+SECTION_VALUES_DIR = "values"
+BASELINE_NAMES = {"ann_mlp_fp32": "the dense fp32 ANN", "ann_mlp_int8": "the int8 ANN",
+                  "gpu_attention": "the GPU-attention anchor", "cortex": "the cortex anchor"}
+REFERENCE_LABELS = ("gpu_attention", "cortex")  # the report's anchors (energy.REFERENCE_ANCHORS_NJ)
+PLATFORM_NAMES = {"loihi": "Loihi", "cmos45_fp32": "45 nm CMOS fp32", "cmos45_int8": "45 nm CMOS int8"}
+
+
+def _nj(value: float) -> str:
+    """An energy in nJ with three significant figures (0.77, 12.3, 150, 1.23e+03)."""
+    return f"{value:.3g}"
+
+
+def sweep_steps(sweep: pl.DataFrame, lif_steps: int | None = None) -> int:
+    """The LIF step count T the manuscript shows: ``lif_steps`` (the trained T) where swept, else the
+    middle of the swept values."""
+    swept = sorted(sweep["lif_steps"].unique().to_list())
+    return int(lif_steps) if lif_steps is not None and int(lif_steps) in swept else int(swept[len(swept) // 2])
+
+
+def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int | None = None,
+                  platform: str = "loihi") -> dict[str, str]:
+    """Named values of the energy sweep (results/energy/{sweep,crossings}.parquet) at T = ``lif_steps``,
+    for BEAM-Net on ``platform`` (its native one, Loihi): energy at the smallest and largest N,
+    the N at which it crosses each baseline, and one sentence per dataset."""
+    steps = sweep_steps(sweep, lif_steps)
+    at_t = sweep.filter(pl.col("lif_steps") == steps)
+    ns = sorted(at_t["n_patterns"].unique().to_list())
+    values = {"energy.lif_steps": str(steps), "energy.platform": PLATFORM_NAMES.get(platform, platform),
+              "energy.n_min": str(ns[0]), "energy.n_max": str(ns[-1]),
+              "energy.n_grid": ", ".join(str(n) for n in ns)}
+    for row in at_t.filter(pl.col("platform") == "reference").unique("model").iter_rows(named=True):
+        values[f"energy.anchor.{row['model']}"] = f"{row['energy_nj']:g}"
+    sentences = []
+    for dataset in at_t["dataset"].unique(maintain_order=True).to_list():
+        mine = at_t.filter(pl.col("dataset") == dataset)
+        beam = mine.filter((pl.col("model") == "beam_net") & (pl.col("platform") == platform)).sort("n_patterns")
+        if beam.height == 0:
+            continue
+        low, high = beam.row(0, named=True), beam.row(-1, named=True)
+        key = f"energy.{dataset}"
+        values[f"{key}.beam_nj_n_min"], values[f"{key}.beam_nj_n_max"] = _nj(low["energy_nj"]), _nj(high["energy_nj"])
+        phrases = []
+        chosen = crossings.filter((pl.col("dataset") == dataset) & (pl.col("lif_steps") == steps)
+                                  & (pl.col("beam_net_platform") == platform))
+        for row in chosen.iter_rows(named=True):
+            baseline = row["baseline"]
+            name = BASELINE_NAMES.get(baseline, baseline)
+            if baseline in REFERENCE_LABELS:
+                name += f" ({values.get(f'energy.anchor.{baseline}', '?')} nJ)"
+            if row["crossing_n"] is not None:
+                values[f"{key}.crossing.{baseline}"] = f"N ≈ {row['crossing_n']:.0f}"
+                side = "cheaper" if "cheaper" in (row["direction"] or "") else "dearer"
+                phrases.append(f"becomes {side} than {name} beyond N ≈ {row['crossing_n']:.0f}")
+            else:
+                values[f"{key}.crossing.{baseline}"] = f"none for N in [{row['n_min']}, {row['n_max']}]"
+                other = mine.filter((pl.col("model") == baseline)
+                                    & (pl.col("platform") == row["baseline_platform"])).sort("n_patterns")
+                below = other.height > 0 and low["energy_nj"] < other["energy_nj"][0]
+                phrases.append(f"stays {'below' if below else 'above'} {name} throughout")
+        sentence = (f"on {DATASET_NAMES.get(dataset, dataset)}, it spends {_nj(low['energy_nj'])} nJ per inference "
+                    f"at N = {low['n_patterns']} and "
+                    f"{_nj(high['energy_nj'])} nJ at N = {high['n_patterns']}")
+        if phrases:
+            sentence += "; it " + _join(phrases)
+        sentences.append(sentence)
+    values["energy_sentence"] = "; ".join(sentences) or "no dataset was swept"
+    return values
+
+
+
+def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
+    """Named values of the Loihi runs (results/loihi/summary.parquet): agreement with the torch
+    model, accuracies, measured energy per inference against the report's projection."""
+    values: dict[str, str] = {}
+    sentences = []
+    for row in summary.iter_rows(named=True):
+        key = f"loihi.{row['dataset']}"
+        projection = f"{row['report_projection_nj_low']:g}-{row['report_projection_nj_high']:g} nJ"
+        values["loihi.projection"] = projection
+        values["loihi.threshold_mode"] = str(row.get("threshold_mode") or "not recorded")
+        values.update({
+            f"{key}.agreement": _percent(row["agreement_torch"]),
+            f"{key}.agreement_deterministic": _percent(row["agreement_torch_deterministic"]),
+            f"{key}.accuracy": _percent(row["accuracy"]), f"{key}.torch_accuracy": _percent(row["torch_accuracy"]),
+            f"{key}.energy_nj": _nj(row["energy_nj_mean"]), f"{key}.energy_nj_std": _nj(row["energy_nj_std"]),
+            f"{key}.energy_vs_projection": f"{row['energy_vs_projection']:.2f}",
+            f"{key}.samples": str(row["samples"]), f"{key}.seed": str(row["seed"]),
+            f"{key}.wall_time_s": f"{row['wall_time_s']:.0f}", f"{key}.simulator": str(row["simulator"]),
+        })
+        ratio = row["energy_vs_projection"]
+        versus = (f"within the report's projection of {projection}"
+                  if row["report_projection_nj_low"] <= row["energy_nj_mean"] <= row["report_projection_nj_high"]
+                  else f"{ratio:.1f} times the upper end of the report's projection of {projection}")
+        sentences.append(
+            f"on {DATASET_NAMES.get(row['dataset'], row['dataset'])} ({row['samples']} test samples, seed "
+            f"{row['seed']}), the Loihi run agrees with the torch model's prediction on "
+            f"{_percent(row['agreement_torch'])} of samples ({_percent(row['agreement_torch_deterministic'])} with "
+            f"its deterministic-threshold prediction), is {_percent(row['accuracy'])} accurate against "
+            f"{_percent(row['torch_accuracy'])} in torch, and spends {_nj(row['energy_nj_mean'])} ± "
+            f"{_nj(row['energy_nj_std'])} nJ per inference, {versus}")
+    values["loihi_sentence"] = "; ".join(sentences) or "no dataset was run on Loihi"
+    return values
+
+
+def write_section_values(values: Mapping[str, str], path: str | Path) -> Path:
+    """Write a section's named values (JSON) atomically; render_report merges them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_paths(path) as (temp,):
+        temp.write_text(json.dumps(dict(values), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+def section_values(values_path: Path, sections: Sequence[str]) -> dict[str, str]:
+    """The named values of the registered ``sections`` that wrote any (SECTION_VALUES_DIR/{family}.json)."""
+    merged: dict[str, str] = {}
+    for name in sections:
+        path = values_path.parent / SECTION_VALUES_DIR / f"{name}.json"
+        if path.is_file():
+            merged.update(json.loads(path.read_text()))
+    return merged
+
+
 def expand_source(text: str, values: Mapping[str, str], tables: Mapping[str, str],
                   captions: Mapping[str, str] | None = None) -> str:
     """Substitute ``{{ value:NAME }}``, ``{{ table:NAME }}`` and ``{{ caption:NAME }}`` tokens.
@@ -323,6 +454,7 @@ def render_report(source: Path, values_path: Path, tables_dir: Path, captions_di
                   lua_filter: Path, output: Path, build_dir: Path, renderer: str = "auto") -> str:
     """Expand ``source`` and render it to ``output`` (PDF); returns a description of the renderer."""
     values = dict(json.loads(values_path.read_text()))
+    values.update(section_values(values_path, sections))
     tables = {path.stem: path.read_text() for path in sorted(tables_dir.glob("*.md"))}
     captions = {path.stem: " ".join(path.read_text().split()) for path in sorted(captions_dir.glob("*.rst"))}
     kind, version = renderer_name() if renderer == "auto" else (renderer, None)

@@ -159,8 +159,10 @@ def evaluate_inputs(wildcards):
 from beamnet.config import theory_bound_iterations
 
 # The manuscript's figure families: family -> its figures under results/figures/. A stage whose
-# tables feed a section registers its family here (energy_scaling, loihi); paper/report.qmd
-# shows such an optional section only when its family is registered (front matter has-{family}).
+# tables feed a section registers its family here (energy_scaling, loihi: figures.smk, only when
+# energy_datasets() / loihi_datasets() are part of the run); paper/report.qmd shows such an
+# optional section only when its family is registered (front matter has-{family}). An optional
+# family also lists its named values (results/paper/values/{family}.json), so render_paper needs them.
 PAPER_FIGURES = {}
 
 

@@ -117,6 +117,62 @@ rule plot_sparsity:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
+# Optional families: their notebooks also write the section's named values (results/paper/values/
+# {family}.json, see beamnet.paper.write_section_values), registered with the figures so that
+# render_paper depends on them.
+rule plot_energy_scaling:
+    output:
+        notebook="results/notebooks/energy_scaling.ipynb",
+        scaling=report("results/figures/energy_scaling.png", caption="../../paper/captions/energy_scaling.rst",
+                       category="Energy efficiency"),
+        pdf="results/figures/energy_scaling.pdf",
+        section_values="results/paper/values/energy_scaling.json",
+    input:
+        notebook="notebooks/energy_scaling.ipynb",
+        sweep="results/energy/sweep.parquet",
+        crossings="results/energy/crossings.parquet",
+        code=FIGURE_CODE,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), sweep=input.sweep, crossings=input.crossings,
+            lif_steps=config["model"]["beam_net"]["lif_steps"], values_out=output.section_values),
+    log:
+        "logs/notebooks/energy_scaling.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
+rule plot_loihi:
+    output:
+        notebook="results/notebooks/loihi.ipynb",
+        loihi=report("results/figures/loihi.png", caption="../../paper/captions/loihi.rst", category="Loihi runs"),
+        pdf="results/figures/loihi.pdf",
+        section_values="results/paper/values/loihi.json",
+    input:
+        notebook="notebooks/loihi.ipynb",
+        summary="results/loihi/summary.parquet",
+        predictions=lambda wildcards: loihi_paths("predictions.parquet"),
+        code=FIGURE_CODE,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), summary=input.summary, predictions=input.predictions,
+            values_out=output.section_values),
+    log:
+        "logs/notebooks/loihi.log",
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
 # The manuscript's sections: family -> the figures it shows (see PAPER_FIGURES in common.smk).
 PAPER_FIGURES["training_dynamics"] = [rules.plot_training_dynamics.output.loss,
                                       rules.plot_training_dynamics.output.iterations,
@@ -124,4 +180,9 @@ PAPER_FIGURES["training_dynamics"] = [rules.plot_training_dynamics.output.loss,
 PAPER_FIGURES["comparison"] = [rules.plot_comparison.output.headline, rules.plot_comparison.output.energy]
 PAPER_FIGURES["calibration"] = [rules.plot_calibration.output.reliability, rules.plot_calibration.output.decomposition]
 PAPER_FIGURES["sparsity"] = [rules.plot_sparsity.output.pareto]
+if energy_datasets(active_datasets()):  # only when the energy sweep is part of the run
+    PAPER_FIGURES["energy_scaling"] = [rules.plot_energy_scaling.output.scaling,
+                                       rules.plot_energy_scaling.output.section_values]
+if loihi_datasets():  # only when the Loihi runs are part of the run
+    PAPER_FIGURES["loihi"] = [rules.plot_loihi.output.loihi, rules.plot_loihi.output.section_values]
 STAGE_TARGETS.append(lambda datasets: paper_figures())
