@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,15 @@ ENCODINGS = {"digits": ("latency", "population", "rate"), "digits_saccade": ("la
 
 
 def snakemake(*args: str, cwd: Path = REPO_ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the venv's snakemake; stdout and stderr are merged into ``.stdout``."""
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, text=True,
+    """Run the venv's snakemake; stdout and stderr are merged into ``.stdout``.
+
+    Copies of the workflow have no lava venv of their own: they use the project's.
+    """
+    env = dict(os.environ)
+    lava_python = REPO_ROOT / ".venv-lava" / "bin" / "python"
+    if lava_python.exists():
+        env.setdefault("BEAMNET_LAVA_PYTHON", str(lava_python))
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, text=True, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
 
 

@@ -216,10 +216,12 @@ def loihi_export_inputs(wildcards):
 
 
 def lava_python():
-    """The lava-nc interpreter: the rule's own under --sdm conda, else .venv-lava's."""
+    """The lava-nc interpreter: the rule's own under --sdm conda; else $BEAMNET_LAVA_PYTHON
+    where set (a lava venv elsewhere), else the Makefile's .venv-lava beside the Snakefile."""
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         return "python"
-    return str(Path(workflow.main_snakefile).parent / ".venv-lava" / "bin" / "python")
+    return os.environ.get("BEAMNET_LAVA_PYTHON") or str(
+        Path(workflow.main_snakefile).parent / ".venv-lava" / "bin" / "python")
 
 
 def loihi_targets(datasets):
