@@ -21,8 +21,8 @@ rule train_model:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=3000,
-        runtime=120,
+        mem_mb=2000,  # measured peak 0.8 GB (nmnist_small, BEAM-Net)
+        runtime=120,  # measured longest 8 min (nmnist_small BEAM-Net, 60 epochs)
     shell:
         "python -m beamnet train --dataset {wildcards.dataset} --model {wildcards.model}"
         " --seed {wildcards.seed} --config-json {params.cfg:q} --threads {threads}"
