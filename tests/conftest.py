@@ -83,9 +83,17 @@ def digits_caches(tmp_path_factory: pytest.TempPathFactory, _default_config: dic
     return caches
 
 
+def tiny_config(base: dict[str, Any], epochs: int = 3, mc_passes: int | None = None) -> dict[str, Any]:
+    """A copy of ``base`` with a small BEAM-Net (N = 16) trained for a few large-batch epochs."""
+    config = copy.deepcopy(base)
+    config["model"]["beam_net"]["n_patterns"] = 16
+    config["train"].update({"epochs": epochs, "batch_size": 128})
+    if mc_passes is not None:
+        config["evaluate"]["mc_passes"] = mc_passes
+    return config
+
+
 @pytest.fixture
-def tiny_training_config(default_config: dict[str, Any]) -> dict[str, Any]:
-    """Two short epochs of a small BEAM-Net: fast enough for determinism and resume tests."""
-    default_config["model"]["beam_net"]["n_patterns"] = 16
-    default_config["train"].update({"epochs": 3, "batch_size": 128})
-    return default_config
+def tiny_training_config(_default_config: dict[str, Any]) -> dict[str, Any]:
+    """Three short epochs of a small BEAM-Net: fast enough for determinism and resume tests."""
+    return tiny_config(_default_config)

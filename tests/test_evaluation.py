@@ -20,8 +20,7 @@ from beamnet.metrics import brier_score, expected_calibration_error, negative_lo
 from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.summarise import headline_markdown, metrics_per_seed, summarise
 from beamnet.train import train_model
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO_ROOT, tiny_config
 
 
 def _random_predictions(seed: int, n: int = 600, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,12 +102,7 @@ def test_energy_arithmetic_on_known_counts() -> None:
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, digits_caches, _default_config):
     """Two tiny trained models evaluated into a Hive-partitioned folder."""
-    import copy
-
-    config = copy.deepcopy(_default_config)
-    config["model"]["beam_net"]["n_patterns"] = 16
-    config["train"].update({"epochs": 2, "batch_size": 128})
-    config["evaluate"]["mc_passes"] = 2
+    config = tiny_config(_default_config, epochs=2, mc_passes=2)
     root = tmp_path_factory.mktemp("evaluated")
     outputs = {}
     for model in ("beam_net", "ann_mlp"):

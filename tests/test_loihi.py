@@ -23,8 +23,8 @@ from beamnet.loihi.fixed_point import (
     sample_lines,
     simulate_sample,
 )
+from conftest import REPO_ROOT, tiny_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LAVA_PYTHON = REPO_ROOT / ".venv-lava" / "bin" / "python"
 needs_lava = pytest.mark.skipif(not LAVA_PYTHON.exists(),
                                 reason=f"lava-nc venv missing ({LAVA_PYTHON}); run `make setup-lava`")
@@ -131,15 +131,10 @@ def test_tiny_lava_network_reproduces_a_hand_computed_spike_train():
 @pytest.fixture(scope="module")
 def exported_tiny(tmp_path_factory, digits_caches, _default_config):
     """A tiny BEAM-Net (N = 16, 3 epochs) trained on digits and exported."""
-    import copy
-
     from beamnet.loihi.export import export_beam_net
     from beamnet.train import train_model
 
-    config = copy.deepcopy(_default_config)
-    config["model"]["beam_net"]["n_patterns"] = 16
-    config["train"].update({"epochs": 3, "batch_size": 128})
-    config["evaluate"]["mc_passes"] = 4
+    config = tiny_config(_default_config, epochs=3, mc_passes=4)
     root = tmp_path_factory.mktemp("loihi")
     checkpoint = root / "model.pt"
     train_model(config, "digits", "beam_net", 0, digits_caches["latency/train"], digits_caches["latency/val"],
