@@ -4,7 +4,6 @@ claims, the DuckDB catalog, and refusal of mismatched checkpoints."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl

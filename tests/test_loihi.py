@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
