@@ -41,17 +41,21 @@ class LoopResult:
 
 
 def hopfield_similarity(spike_times: torch.Tensor, active: torch.Tensor,
-                        pattern_times: torch.Tensor, tau_c: float) -> torch.Tensor:
+                        pattern_times: torch.Tensor, tau_c: float,
+                        mask_term: torch.Tensor | None = None) -> torch.Tensor:
     """sim_j(xi), shape (B, N), from spike times and mask (B, D) and patterns (N, D).
 
-    The masked squared distance sum_i m_i (xi_i - t_ij)^2 is expanded into three matrix
-    products (sum m xi^2 - 2 (m xi) . t_j + m . t_j^2): dense BLAS products are many times
-    faster on a CPU than the same arithmetic over the list of firing inputs.
+    The masked squared distance sum_i m_i (xi_i - t_ij)^2 is expanded into three terms
+    (sum m xi^2 - 2 (m xi) . t_j + m . t_j^2) computed as matrix products: dense BLAS products
+    are many times faster on a CPU than the same arithmetic over the list of firing inputs.
+    The last term depends only on which inputs fire, so the loop passes it in (``mask_term``)
+    instead of recomputing it every iteration.
     """
     mask = active.to(spike_times.dtype)
     masked = spike_times * mask
-    squared = (masked * spike_times).sum(1, keepdim=True) - 2.0 * masked @ pattern_times.t() \
-        + mask @ pattern_times.square().t()
+    if mask_term is None:
+        mask_term = mask @ pattern_times.square().t()
+    squared = (masked * spike_times).sum(1, keepdim=True) - 2.0 * masked @ pattern_times.t() + mask_term
     count = mask.sum(1, keepdim=True).clamp_min(1.0)
     return -squared.clamp_min(0.0) / (2.0 * tau_c**2 * count)
 
@@ -68,7 +72,9 @@ def predictive_coding_loop(spike_times: torch.Tensor, active: torch.Tensor,
     """Run Eq. 16 until the posterior settles (per sample) or L_max iterations pass."""
     times = spike_times.clone()
     mask = active.to(times.dtype)
-    similarity = hopfield_similarity(times, active, pattern_times, tau_c)
+    pattern_times = pattern_times.contiguous()
+    mask_term = mask @ pattern_times.square().t()          # sum_i m_i t_ij^2: fixed during the loop
+    similarity = hopfield_similarity(times, active, pattern_times, tau_c, mask_term)
     posterior = torch.softmax(beta * similarity, dim=1)
     batch = times.shape[0]
     iterations = torch.zeros(batch, dtype=torch.int64)
@@ -81,7 +87,7 @@ def predictive_coding_loop(spike_times: torch.Tensor, active: torch.Tensor,
             continue
         prediction = posterior @ pattern_times                     # x_hat, (B, D)
         times = times + pull * mask * (prediction - times) * running[:, None].to(times.dtype)
-        similarity = hopfield_similarity(times, active, pattern_times, tau_c)
+        similarity = hopfield_similarity(times, active, pattern_times, tau_c, mask_term)
         new_posterior = torch.softmax(beta * similarity, dim=1)
         change = (new_posterior - posterior).abs().amax(1)
         iterations += running.long()

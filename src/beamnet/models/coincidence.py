@@ -13,10 +13,17 @@ firing inputs of a batch form one list of (sample, input, time) events; each eve
 input's column of pattern times and weights and adds w_ij kappa(t - t_ij) to the N pattern
 neurons of its sample (``index_add``). Each input spike is one synaptic event on each of the
 N pattern neurons; silent inputs cost nothing.
+
+The event sum and its gradient are one autograd function (:class:`EventCoincidence`) whose
+passes are compiled loops over (event, pattern) pairs (numba) around one vectorised exp:
+as separate tensor operations the same arithmetic makes a dozen passes over (events, N)
+temporaries, and training spent most of its time there.
 """
 
 from __future__ import annotations
 
+import numba
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +31,83 @@ from torch import nn
 def coincidence_kernel(delta_t: torch.Tensor, tau_c: float) -> torch.Tensor:
     """Eq. 22: kappa(d) = exp(-d^2 / (2 tau_c^2))."""
     return torch.exp(-delta_t.square() / (2.0 * tau_c**2))
+
+
+@numba.njit(cache=True, nogil=True)
+def _kernel_exponents(event_times, source, times_by_input, inverse_width, exponents):  # pragma: no cover - compiled
+    """exponents[e, j] = -(t_e - T[i_e, j])^2 / (2 tau_c^2): gather and square in one pass."""
+    for e in range(event_times.shape[0]):
+        i, t = source[e], event_times[e]
+        for j in range(times_by_input.shape[1]):
+            d = t - times_by_input[i, j]
+            exponents[e, j] = d * d * inverse_width
+
+
+@numba.njit(cache=True, nogil=True)
+def _weighted_sum(kappa, sample, source, weights_by_input, similarity):  # pragma: no cover - compiled
+    """S[b_e, j] += W[i_e, j] kappa[e, j], events in their fixed order."""
+    for e in range(kappa.shape[0]):
+        b, i = sample[e], source[e]
+        for j in range(kappa.shape[1]):
+            similarity[b, j] += weights_by_input[i, j] * kappa[e, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _coincidence_backward(grad_similarity, kappa, event_times, sample, source, times_by_input, weights_by_input,
+                          slope_scale, grad_times, grad_weights):  # pragma: no cover - compiled
+    """dL/dW[i_e, j] += G[b_e, j] kappa_ej; dL/dT[i_e, j] += G[b_e, j] W[i_e, j] kappa_ej d_ej / tau_c^2."""
+    for e in range(kappa.shape[0]):
+        b, i, t = sample[e], source[e], event_times[e]
+        for j in range(kappa.shape[1]):
+            g_kappa = grad_similarity[b, j] * kappa[e, j]
+            grad_weights[i, j] += g_kappa
+            grad_times[i, j] += g_kappa * weights_by_input[i, j] * (t - times_by_input[i, j]) * slope_scale
+
+
+class EventCoincidence(torch.autograd.Function):
+    """Eqs. 21-22 over an event list, with a hand-written backward pass.
+
+    Forward, for events e = (sample b_e, input i_e, time t_e) and pattern columns
+    T = t(x_j)^T, W = w_j^T of shape (D, N):
+
+        d_ej = t_e - T[i_e, j],   kappa_ej = exp(-d_ej^2 / (2 tau_c^2)),
+        S[b, j] = sum_{e: b_e = b} W[i_e, j] kappa_ej.
+
+    Backward, with G = dL/dS: dL/dW[i, j] = sum_{e: i_e = i} G[b_e, j] kappa_ej and
+    dL/dT[i, j] = sum_{e: i_e = i} G[b_e, j] W[i_e, j] kappa_ej d_ej / tau_c^2
+    (dkappa/dT = kappa d / tau_c^2). Three passes over (events, N): a compiled gather of the
+    exponents, torch's vectorised ``exp_`` in place, a compiled weighted sum; kappa is the one
+    (events, N) array kept for the backward pass, which is one compiled loop. Events are
+    visited in a fixed order, so every sum is deterministic. Event times are the loop's
+    output, not trained.
+    """
+
+    @staticmethod
+    def forward(ctx, event_times: torch.Tensor, sample: torch.Tensor, source: torch.Tensor,  # type: ignore[override]
+                times_by_input: torch.Tensor, weights_by_input: torch.Tensor, batch: int,
+                tau_c: float) -> torch.Tensor:
+        dtype = times_by_input.dtype
+        kappa = torch.empty(len(event_times), times_by_input.shape[1], dtype=dtype)
+        inverse_width = np.array(-0.5 / tau_c**2, dtype=times_by_input.numpy().dtype)[()]
+        _kernel_exponents(event_times.numpy(), source.numpy(), times_by_input.numpy(), inverse_width,
+                          kappa.numpy())
+        kappa.exp_()
+        similarity = times_by_input.new_zeros(batch, times_by_input.shape[1])
+        _weighted_sum(kappa.numpy(), sample.numpy(), source.numpy(), weights_by_input.numpy(), similarity.numpy())
+        ctx.save_for_backward(kappa, event_times, sample, source, times_by_input, weights_by_input)
+        ctx.tau_c = tau_c
+        return similarity
+
+    @staticmethod
+    def backward(ctx, grad_similarity: torch.Tensor):  # type: ignore[override]
+        kappa, event_times, sample, source, times_by_input, weights_by_input = ctx.saved_tensors
+        grad_times = torch.zeros_like(times_by_input)
+        grad_weights = torch.zeros_like(weights_by_input)
+        slope_scale = np.array(1.0 / ctx.tau_c**2, dtype=times_by_input.numpy().dtype)[()]
+        _coincidence_backward(grad_similarity.contiguous().numpy(), kappa.numpy(), event_times.numpy(),
+                              sample.numpy(), source.numpy(), times_by_input.numpy(), weights_by_input.numpy(),
+                              slope_scale, grad_times.numpy(), grad_weights.numpy())
+        return None, None, None, grad_times, grad_weights, None, None
 
 
 class CoincidenceDetector(nn.Module):
@@ -41,14 +125,20 @@ class CoincidenceDetector(nn.Module):
         super().__init__()
         self.n_inputs, self.n_patterns = n_inputs, n_patterns
         self.tau_c, self.t_ref, self.dt = tau_c, t_ref, dt
-        # t_i(x_j) = T_ref * sigmoid(u_ij) keeps pattern times inside [0, T_ref].
-        self.pattern_logits = nn.Parameter(torch.zeros(n_patterns, n_inputs))
-        self.weights = nn.Parameter(torch.zeros(n_patterns, n_inputs))
+        # t_i(x_j) = T_ref * sigmoid(u_ij) keeps pattern times inside [0, T_ref]. Both parameters
+        # are stored input-major, (D, N): an input spike reads one contiguous row of each.
+        self.pattern_logits = nn.Parameter(torch.zeros(n_inputs, n_patterns))
+        self.weights = nn.Parameter(torch.zeros(n_inputs, n_patterns))
 
     @property
     def pattern_times(self) -> torch.Tensor:
-        """t_i(x_j), shape (N, D), in [0, T_ref] ms."""
-        return self.t_ref * torch.sigmoid(self.pattern_logits)
+        """t_i(x_j), shape (N, D), in [0, T_ref] ms (a transposed view of the stored rows)."""
+        return self.t_ref * torch.sigmoid(self.pattern_logits).t()
+
+    @property
+    def pattern_weights(self) -> torch.Tensor:
+        """w_ij, shape (N, D) (a transposed view of the stored rows)."""
+        return self.weights.t()
 
     @torch.no_grad()
     def initialise_from_samples(self, spike_times: torch.Tensor, active: torch.Tensor,
@@ -65,19 +155,18 @@ class CoincidenceDetector(nn.Module):
         times = torch.where(active[pick], spike_times[pick], torch.full_like(spike_times[pick], self.t_ref))
         jitter = 0.5 * self.dt * torch.randn(times.shape, generator=generator)
         fraction = ((times + jitter) / self.t_ref).clamp(0.02, 0.98)
-        self.pattern_logits.copy_(torch.log(fraction / (1.0 - fraction)))
+        self.pattern_logits.copy_(torch.log(fraction / (1.0 - fraction)).t())
         mean_active = active.float().sum(1).mean().clamp_min(1.0)
-        self.weights.copy_(drive / mean_active * (1.0 + 0.1 * torch.randn(self.weights.shape, generator=generator)))
+        noise = torch.randn((self.n_patterns, self.n_inputs), generator=generator)
+        self.weights.copy_((drive / mean_active * (1.0 + 0.1 * noise)).t())
         return pick
 
     def forward(self, spike_times: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """S_j(xi) for a batch: spike times (B, D) in ms and active mask (B, D) -> (B, N)."""
         sample, source = active.nonzero(as_tuple=True)               # the batch's input spikes
-        stored_times = self.pattern_times.t().index_select(0, source)  # (events, N)
-        weights = self.weights.t().index_select(0, source)
-        kappa = coincidence_kernel(spike_times[sample, source][:, None] - stored_times, self.tau_c)
-        similarity = spike_times.new_zeros(active.shape[0], self.n_patterns)
-        return similarity.index_add(0, sample, kappa * weights)
+        return EventCoincidence.apply(spike_times[sample, source].detach().contiguous(), sample, source,
+                                      self.t_ref * torch.sigmoid(self.pattern_logits), self.weights,
+                                      active.shape[0], self.tau_c)
 
     def synaptic_events(self, active: torch.Tensor) -> torch.Tensor:
         """Synaptic operations per sample: every input spike reaches all N patterns."""
