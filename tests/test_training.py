@@ -77,3 +77,26 @@ def test_caches_from_another_dataset_are_refused(tiny_training_config, digits_ca
     with pytest.raises(ValueError, match="expected 'nmnist'"):
         train_model(tiny_training_config, "nmnist", "ann_mlp", 0, digits_caches["latency/train"],
                     digits_caches["latency/val"], tmp_path / "x.pt", tmp_path / "x.csv")
+
+
+def test_best_validation_epoch_is_kept(tiny_training_config, digits_caches, tmp_path) -> None:
+    """select_best_epoch: the checkpoint is the epoch with the highest val accuracy (ties: lower
+    val loss, then earlier), and the history marks it; without it, the last epoch is kept."""
+    checkpoint = _train(tiny_training_config, digits_caches, tmp_path / "best")
+    payload = torch.load(checkpoint, weights_only=False)
+    history = payload["history"]
+    best = max(history, key=lambda row: (row["val_accuracy"], -row["val_loss"], -row["epoch"]))
+    assert payload["selected_epoch"] == best["epoch"]
+    table = pl.read_csv(tmp_path / "best" / "beam_net_seed=0_history.csv")
+    assert table.filter(pl.col("selected"))["epoch"].to_list() == [best["epoch"]]
+
+    last_config = {**tiny_training_config, "train": {**tiny_training_config["train"], "select_best_epoch": False}}
+    last = torch.load(_train(last_config, digits_caches, tmp_path / "last"), weights_only=False)
+    assert last["selected_epoch"] == tiny_training_config["train"]["epochs"]
+
+
+def test_epoch_comparison_rule() -> None:
+    assert training.is_better_epoch({"accuracy": 0.5, "loss": 1.0}, None)
+    assert training.is_better_epoch({"accuracy": 0.6, "loss": 9.0}, {"accuracy": 0.5, "loss": 1.0})
+    assert training.is_better_epoch({"accuracy": 0.5, "loss": 0.9}, {"accuracy": 0.5, "loss": 1.0})
+    assert not training.is_better_epoch({"accuracy": 0.5, "loss": 1.0}, {"accuracy": 0.5, "loss": 1.0})

@@ -6,6 +6,10 @@
 - State is saved atomically after every epoch to ``<checkpoint>.resume``; a run killed mid-way
   resumes from its last finished epoch and ends with the same bytes as an uninterrupted run.
 - A NaN or infinite loss stops training with an error and writes no checkpoint.
+- With ``train.select_best_epoch`` the weights saved are those of the epoch with the highest
+  validation accuracy (ties: the lower validation loss, then the earlier epoch), the same rule
+  for every model: early stopping without stopping (Prechelt 1998). The test split is never
+  looked at.
 - Checkpoints hold the weights, the per-epoch history (without wall time) and provenance; the
   history table (with wall time) is written beside it as CSV.
 """
@@ -36,7 +40,7 @@ from beamnet.models.encoder import EncodedSplit, load_cache
 from beamnet.provenance import provenance
 
 log = logging.getLogger("beamnet.train")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: coincidence parameters stored input-major (D, N)
 N_CLASSES = 10
 
 
@@ -167,6 +171,13 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
     return best_scale
 
 
+def is_better_epoch(val: Mapping[str, float], best: Mapping[str, Any] | None) -> bool:
+    """Higher validation accuracy wins; on a tie, lower validation loss; else the earlier epoch."""
+    if best is None:
+        return True
+    return (val["accuracy"], -val["loss"]) > (best["accuracy"], -best["loss"])
+
+
 def _canonical(value: Any) -> Any:
     """A JSON round trip: equal values then pickle to equal bytes, whether they were built in
     this process or read back from a resume file (pickle shares repeated objects)."""
@@ -207,6 +218,8 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
     history: list[dict[str, float]] = []
     wall_times: list[float] = []
     start_epoch = 0
+    select_best = bool(train_settings.get("select_best_epoch", False))
+    best: dict[str, Any] | None = None   # epoch, val accuracy and loss, weights of the best epoch
 
     resume = _resume_path(checkpoint)
     if resume.exists():
@@ -218,6 +231,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
             generator.set_state(state["generator_state"])
             torch.set_rng_state(state["torch_rng_state"])
             history, wall_times, start_epoch = state["history"], state["wall_times"], state["epoch"]
+            best = state.get("best")
             log.info("resuming %s from epoch %d", resume, start_epoch)
         else:
             log.info("ignoring %s: it was made with another config, seed or model", resume)
@@ -250,6 +264,9 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
                         "val_accuracy": val["accuracy"], "val_ece": val["ece"],
                         "val_activity": val["activity"], "val_iterations": val["iterations"]})
         wall_times.append(time.perf_counter() - began)
+        if select_best and is_better_epoch(val, best):
+            best = {"epoch": epoch + 1, "accuracy": val["accuracy"], "loss": val["loss"],
+                    "state": {key: value.clone() for key, value in model.state_dict().items()}}
         log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_ece %.4f activity %.4f "
                  "iterations %.2f (%.1f s)", epoch + 1, epochs, history[-1]["train_loss"], val["loss"],
                  val["accuracy"], val["ece"], val["activity"], val["iterations"], wall_times[-1])
@@ -259,7 +276,14 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
                         "scheduler_state": scheduler.state_dict(),
                         "generator_state": generator.get_state(),
                         "torch_rng_state": torch.get_rng_state(), "history": history,
-                        "wall_times": wall_times}))
+                        "wall_times": wall_times, "best": best}))
+
+    selected_epoch = epochs
+    if select_best and best is not None:
+        model.load_state_dict(best["state"])
+        selected_epoch = int(best["epoch"])
+        log.info("keeping epoch %d (val accuracy %.4f, val loss %.4f)", selected_epoch, best["accuracy"],
+                 best["loss"])
 
     calibration_scale = calibrate(model, val_data, train_settings) if train_settings.get("calibrate", True) else 1.0
     calibrated = evaluate_split(model, val_data, train_settings, kl_weight_at(epochs - 1, train_settings),
@@ -271,11 +295,13 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
         "encoding": train_data.encoding, "n_inputs": train_data.n_inputs, "n_classes": N_CLASSES,
         "input_shape": list(train_data.input_shape), "parameter_count": count_parameters(model),
         "state_dict": model.state_dict(), "history": _canonical(history), "config": _canonical(config),
+        "selected_epoch": selected_epoch,
         "calibration": {"scale": calibration_scale, "val_ece": calibrated["ece"],
                         "val_accuracy": calibrated["accuracy"], "val_loss": calibrated["loss"]},
         "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
     }
-    table = pl.DataFrame(history).with_columns(pl.Series("wall_time_s", wall_times))
+    table = pl.DataFrame(history).with_columns(pl.Series("wall_time_s", wall_times),
+                                               (pl.col("epoch") == selected_epoch).alias("selected"))
     with atomic_paths(checkpoint, history_path) as (ckpt_temp, history_temp):
         ckpt_temp.write_bytes(torch_bytes(payload))
         table.write_csv(history_temp)

@@ -84,6 +84,11 @@ def deterministic_reference(model, spike_times: torch.Tensor, active: torch.Tens
     return evidence.argmax(1).numpy(), total.sum(1).numpy()
 
 
+def _stop_needed(current_scale: float, drive_absmax: float, vth: float, bias_absmax: float) -> float:
+    """a_in the stop line must outweigh: the largest drive, two thresholds and the bias."""
+    return current_scale * drive_absmax * DRIVE_HEADROOM + 2 * vth + abs(int(bias_absmax)) // 64 + 1
+
+
 def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The fixed-point network (see :mod:`beamnet.loihi.fixed_point`) of a BEAM-Net."""
     s = model.settings
@@ -96,7 +101,10 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
         scale_log2 = None
         for k in range(23, 4, -1):
             q = leak * 2.0 ** k / 64
+            stop_magnitude = 255 * 2.0 ** _exp_for(_stop_needed(q, drive_absmax, theta_eff * 2.0 ** k / 64,
+                                                                np.abs(bias).max(initial=0) * leak * 2.0 ** k), 255)
             fits = (q * (drive_absmax * DRIVE_HEADROOM + 4 * s["w_inh"]) < A_IN_LIMIT / 2
+                    and stop_magnitude + q * 4 * s["w_inh"] < A_IN_LIMIT
                     and theta_eff * 2.0 ** k / 64 <= VTH_MAX
                     and np.abs(bias).max(initial=0) * leak * 2.0 ** k <= BIAS_MANT_RANGE[1] * 2 ** 7)
             if fits:
@@ -107,7 +115,7 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
     v_scale = 2.0 ** int(scale_log2)
     q = leak * v_scale / 64  # a_in units per unit of current
     pattern_times = model.coincidence.pattern_times.detach().double().numpy()   # (N, D)
-    weights = model.coincidence.weights.detach().double().numpy()               # (N, D)
+    weights = model.coincidence.pattern_weights.detach().double().numpy()       # (N, D)
     tau_c = float(s["tau_c_ms"])
     lines = np.empty(pattern_times.shape + (len(grid_times),), dtype=np.float64)
     for g, t in enumerate(grid_times):
@@ -122,8 +130,7 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
     readout = model.attention.readout_weights.detach().double().numpy()  # (K, N)
     readout_mant = np.rint(255 * readout / readout.max()).astype(np.int16)
     vth = round(theta_eff * v_scale / 64)
-    # the stop line must outweigh the largest drive plus one threshold
-    stop_needed = q * drive_absmax * DRIVE_HEADROOM + 2 * vth + abs(int(np.abs(bias_real).max(initial=0))) // 64 + 1
+    stop_needed = _stop_needed(q, drive_absmax, vth, np.abs(bias_real).max(initial=0))
     return {
         "format_version": FORMAT_VERSION, "n_inputs": weights.shape[1], "n_patterns": weights.shape[0],
         "n_classes": readout.shape[0], "grid_points": len(grid_times), "lif_steps": int(model.lif.steps),
