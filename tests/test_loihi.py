@@ -22,6 +22,7 @@ from beamnet.loihi.fixed_point import (
     sample_lines,
     simulate_sample,
 )
+from beamnet.loihi.rate_snn import rate_period, sample_events, simulate_rate_snn_sample
 from conftest import REPO_ROOT, tiny_config
 
 LAVA_PYTHON = REPO_ROOT / ".venv-lava" / "bin" / "python"
@@ -36,7 +37,7 @@ def run_lava_python(code: str, timeout: float = 120) -> subprocess.CompletedProc
 
 def tiny_network(**changes):
     """A valid 2-pattern, 2-input, 3-grid-point, 2-class network."""
-    net = {"format_version": FORMAT_VERSION, "n_inputs": 2, "n_patterns": 2, "n_classes": 2, "grid_points": 3,
+    net = {"format_version": FORMAT_VERSION, "network_kind": "beam_net", "n_inputs": 2, "n_patterns": 2, "n_classes": 2, "grid_points": 3,
            "lif_steps": 6, "du": 0, "dv": 410, "vth": 100, "bias_exp": 0, "coincidence_exp": 0,
            "inhibition_mant": -200, "inhibition_exp": 0, "readout_exp": 0, "stop_exp": 7,
            "coincidence_mant": np.zeros((2, 2, 3), np.int16), "bias_mant": np.zeros(2, np.int16),
@@ -73,6 +74,43 @@ def test_archive_checks_refuse_bad_input():
         check_network(tiny_network(coincidence_mant=np.full((2, 2, 3), 3, np.int16)))
     with pytest.raises(ArchiveError, match="missing keys"):
         check_network({k: v for k, v in tiny_network().items() if k != "readout_mant"})
+    with pytest.raises(ArchiveError, match="'network_kind' is 'hopfield', expected one of"):
+        check_network(tiny_network(network_kind="hopfield"))
+
+
+def tiny_rate_network(**changes):
+    """A valid rate-SNN archive: 2 inputs (+ bias line) -> 1 hidden -> 2 classes, T = 6."""
+    net = {"format_version": FORMAT_VERSION, "network_kind": "rate_snn", "n_inputs": 2, "n_hidden": 1,
+           "n_classes": 2, "steps": 6, "hidden_exp": 0, "hidden_dv": 0, "hidden_vth": 100, "output_exp": 0,
+           "output_dv": 2048, "hidden_mant": np.array([[100, 0, 0]], np.int16),
+           "output_mant": np.array([[10, 0], [0, 2]], np.int16)}
+    net.update(changes)
+    return net
+
+
+def test_rate_snn_archive_checks_refuse_bad_input():
+    check_network(tiny_rate_network())
+    with pytest.raises(ArchiveError, match="'hidden_mant' out of range: expected shape \\(1, 3\\)"):
+        check_network(tiny_rate_network(hidden_mant=np.zeros((1, 2), np.int16)))
+    with pytest.raises(ArchiveError, match="'output_mant' out of range: expected even 8-bit"):
+        check_network(tiny_rate_network(output_mant=np.array([[11, 0], [0, 2]], np.int16)))
+    with pytest.raises(ArchiveError, match="'hidden_dv' out of range"):
+        check_network(tiny_rate_network(hidden_dv=4096))
+    with pytest.raises(ArchiveError, match="missing keys \\['steps'\\]"):
+        check_network({k: v for k, v in tiny_rate_network().items() if k != "steps"})
+
+
+def test_rate_snn_reference_by_hand():
+    """Input 0 fires at steps 0, 1, 2: a_in = 100, u = 100 << 6 = 6400 (du = 4095: u = a_in), dv = 0;
+    the hidden neuron fires when v > 100 << 6 = 6400: v = 6400, 12800 -> spike, 0 + 6400 = 6400.
+    Readout class 0 gets 10 << 6 = 640 the step the hidden neuron fires, halving each step (dv = 2048);
+    class 1 gets its bias line, 2 << 6 = 128 every step."""
+    net = check_network(tiny_rate_network())
+    out = simulate_rate_snn_sample(net, np.array([0, 1, 2]), np.array([0, 0, 0]))
+    assert out["raster"][:, 0].astype(int).tolist() == [0, 1, 0, 0, 0, 0]
+    assert out["trace"][:, 0].tolist() == [0, 640, 320, 160, 80, 40]
+    assert out["trace"][:, 1].tolist() == [128, 192, 224, 240, 248, 252]
+    assert out["logits"].tolist() == [1240, 1284]
 
 
 def test_numpy_reference_spike_train_by_hand():
@@ -191,3 +229,64 @@ def test_runner_refuses_an_incompatible_archive(exported_tiny, tmp_path):
 
 def test_period_covers_input_lif_and_settling():
     assert period(tiny_network()) == 6 + 2
+
+
+# --- the rate-coded SNN baseline on Loihi ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exported_rate_snn(tmp_path_factory, digits_caches, _default_config):
+    """A rate-coded SNN (3 epochs) trained on digits' rate cache and exported."""
+    from beamnet.loihi.export import export_rate_snn
+    from beamnet.train import train_model
+
+    config = tiny_config(_default_config, epochs=3)
+    root = tmp_path_factory.mktemp("loihi_rate")
+    checkpoint = root / "model.pt"
+    train_model(config, "digits", "rate_snn", 0, digits_caches["rate/train"], digits_caches["rate/val"],
+                checkpoint, root / "history.csv")
+    info = export_rate_snn(config, "digits", 0, checkpoint, digits_caches["rate/test"],
+                           root / "network.npz", root / "inputs.npz")
+    return root, info
+
+
+def test_rate_snn_export_matches_torch_in_numpy(exported_rate_snn):
+    """The fixed-point rate-SNN (8-bit weights, dv = 410 for lambda = 0.9) predicts what torch
+    predicts on >= 95 % of digits' test samples, with no overflow."""
+    root, _ = exported_rate_snn
+    with np.load(root / "network.npz") as archive:
+        net = check_network(archive)
+    inputs = dict(np.load(root / "inputs.npz"))
+    samples = len(inputs["labels"])
+    predictions = []
+    for s in range(samples):
+        out = simulate_rate_snn_sample(net, *sample_events(net, inputs["offsets"], inputs["input_index"],
+                                                           inputs["step_index"], s))
+        assert out["largest_input"] < 2 ** 15 and out["largest_v"] < 2 ** 23 - 64
+        predictions.append(int(np.argmax(out["logits"])))
+    assert np.mean(np.array(predictions) == inputs["torch_prediction"]) >= 0.95
+    assert rate_period(net) == net["steps"] + 3
+
+
+@needs_lava
+def test_rate_snn_on_lava_matches_the_reference_and_torch(exported_rate_snn, tmp_path):
+    root, _ = exported_rate_snn
+    result = subprocess.run([str(LAVA_PYTHON), "src/beamnet/loihi/run_lava.py", "--network", str(root / "network.npz"),
+                             "--inputs", str(root / "inputs.npz"), "--predictions", str(tmp_path / "p.csv"),
+                             "--summary", str(tmp_path / "s.json"), "--limit", "8", "--chunk-samples", "4"],
+                            check=False, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["model"] == "rate_snn" and summary["samples"] == 8
+    assert summary["reference_mismatches"] == 0 and summary["input_overflow_samples"] == 0
+    assert summary["agreement_torch"] >= 0.875
+    assert summary["mean_neuron_spikes"] > 0 and summary["energy_nj_mean"] > 0
+
+
+def test_runner_refuses_inputs_made_for_another_network(exported_tiny, exported_rate_snn, tmp_path):
+    """BEAM-Net's network with the rate-SNN's inputs archive: a clear error, nothing written."""
+    from beamnet.loihi.run_lava import run
+
+    with pytest.raises(ArchiveError, match="made for a rate_snn network, the network is a beam_net"):
+        run(exported_tiny[0] / "network.npz", exported_rate_snn[0] / "inputs.npz", tmp_path / "p.csv",
+            tmp_path / "s.json", chunk_samples=4, limit=2, use_lava=False)
+    assert not (tmp_path / "p.csv").exists()

@@ -224,11 +224,12 @@ def cmd_energy_tables(args: argparse.Namespace) -> None:
 
 
 def cmd_loihi_export(args: argparse.Namespace) -> None:
-    from beamnet.loihi.export import export_beam_net
+    from beamnet.loihi.export import export_beam_net, export_rate_snn
 
     config = _config(args)
-    info = export_beam_net(config, args.dataset, args.seed, Path(args.checkpoint), Path(args.test_cache),
-                           Path(args.network), Path(args.inputs))
+    export = export_beam_net if args.model == "beam_net" else export_rate_snn
+    info = export(config, args.dataset, args.seed, Path(args.checkpoint), Path(args.test_cache),
+                  Path(args.network), Path(args.inputs))
     log.info("exported %s -> %s, %s (%s)", args.checkpoint, args.network, args.inputs, info)
 
 
@@ -258,9 +259,10 @@ def add_energy_loihi_commands(sub, add_config) -> None:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_energy_tables)
 
-    p = sub.add_parser("loihi-export", help="BEAM-Net checkpoint -> fixed-point network + inputs archives")
+    p = sub.add_parser("loihi-export", help="BEAM-Net or rate-SNN checkpoint -> fixed-point network + inputs archives")
     add_config(p)
     p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--model", default="beam_net", choices=["beam_net", "rate_snn"])
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--test-cache", required=True)

@@ -322,15 +322,18 @@ def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int |
 
 
 def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
-    """Named values of the Loihi runs (results/loihi/summary.parquet): agreement with the torch
-    model, accuracies, measured energy per inference against the report's projection."""
+    """Named values of the Loihi runs (results/loihi/summary.parquet), one set per dataset and
+    model: agreement with the torch model, accuracies, measured energy per inference against
+    the report's projection. ``loihi.threshold_mode`` is BEAM-Net's (the rate-SNN's needs none)."""
     values: dict[str, str] = {}
     sentences = []
     for row in summary.iter_rows(named=True):
-        key = f"loihi.{row['dataset']}"
+        model = row.get("model") or "beam_net"
+        key = f"loihi.{row['dataset']}.{model}"
         projection = f"{row['report_projection_nj_low']:g}-{row['report_projection_nj_high']:g} nJ"
         values["loihi.projection"] = projection
-        values["loihi.threshold_mode"] = str(row.get("threshold_mode") or "not recorded")
+        if model == "beam_net" or "loihi.threshold_mode" not in values:
+            values["loihi.threshold_mode"] = str(row.get("threshold_mode") or "not recorded")
         values.update({
             f"{key}.agreement": _percent(row["agreement_torch"]),
             f"{key}.agreement_deterministic": _percent(row["agreement_torch_deterministic"]),
@@ -344,14 +347,22 @@ def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
         versus = (f"within the report's projection of {projection}"
                   if row["report_projection_nj_low"] <= row["energy_nj_mean"] <= row["report_projection_nj_high"]
                   else f"{ratio:.1f} times the upper end of the report's projection of {projection}")
+        deterministic = (f" ({_percent(row['agreement_torch_deterministic'])} with its deterministic-threshold "
+                         "prediction)" if model == "beam_net" else "")
         sentences.append(
-            f"on {DATASET_NAMES.get(row['dataset'], row['dataset'])} ({row['samples']} test samples, seed "
-            f"{row['seed']}), the Loihi run agrees with the torch model's prediction on "
-            f"{_percent(row['agreement_torch'])} of samples ({_percent(row['agreement_torch_deterministic'])} with "
-            f"its deterministic-threshold prediction), is {_percent(row['accuracy'])} accurate against "
-            f"{_percent(row['torch_accuracy'])} in torch, and spends {_nj(row['energy_nj_mean'])} ± "
-            f"{_nj(row['energy_nj_std'])} nJ per inference, {versus}")
+            f"{MODEL_NAMES.get(model, model)} on {DATASET_NAMES.get(row['dataset'], row['dataset'])} "
+            f"({row['samples']} test samples, seed {row['seed']}) agrees with its torch model's prediction on "
+            f"{_percent(row['agreement_torch'])} of samples{deterministic}, is {_percent(row['accuracy'])} "
+            f"accurate against {_percent(row['torch_accuracy'])} in torch, and spends {_nj(row['energy_nj_mean'])} "
+            f"± {_nj(row['energy_nj_std'])} nJ per inference, {versus}")
     values["loihi_sentence"] = "; ".join(sentences) or "no dataset was run on Loihi"
+    if summary.height and "reference_mismatches" in summary.columns:
+        samples, mismatches = int(summary["samples"].sum()), int(summary["reference_mismatches"].sum())
+        values["loihi_reference_sentence"] = (
+            f"the simulator matched it spike for spike on all {samples} samples" if mismatches == 0 else
+            f"the simulator differed from it on {mismatches} of {samples} samples")
+    else:
+        values["loihi_reference_sentence"] = "the comparison was not recorded"
     return values
 
 

@@ -203,16 +203,22 @@ def loihi_datasets(datasets=None):
     return [d for d in config.get("loihi", {}).get("datasets", []) if d in chosen]
 
 
+def loihi_models():
+    """Models run on Loihi (BEAM-Net and the rate-coded SNN), where they are part of the run."""
+    return [m for m in config["loihi"].get("models", ["beam_net"]) if m in config["models"]]
+
+
 def loihi_paths(name):
-    return expand("results/loihi/{dataset}/seed={seed}/{name}", dataset=loihi_datasets(),
-                  seed=config["loihi"]["seed"], name=name)
+    return expand("results/loihi/{dataset}/{model}/seed={seed}/{name}", dataset=loihi_datasets(),
+                  model=loihi_models(), seed=config["loihi"]["seed"], name=name)
 
 
 def loihi_export_inputs(wildcards):
-    return {"checkpoint": f"results/checkpoints/{wildcards.dataset}/beam_net/seed={wildcards.seed}.pt",
-            "test": cache_paths(wildcards.dataset, model_encoding("beam_net"))[SPLITS.index("test")],
-            "code": source_files("loihi/export.py", "loihi/fixed_point.py", "evaluate.py", *SHARED_MODEL_CODE,
-                                 *MODEL_CODE["beam_net"])}
+    model = wildcards.model
+    return {"checkpoint": f"results/checkpoints/{wildcards.dataset}/{model}/seed={wildcards.seed}.pt",
+            "test": cache_paths(wildcards.dataset, model_encoding(model))[SPLITS.index("test")],
+            "code": source_files("loihi/export.py", "loihi/fixed_point.py", "loihi/rate_snn.py", "evaluate.py",
+                                 *SHARED_MODEL_CODE, *MODEL_CODE[model])}
 
 
 def lava_python():
@@ -225,7 +231,7 @@ def lava_python():
 
 
 def loihi_targets(datasets):
-    if not loihi_datasets(datasets):
+    if not loihi_datasets(datasets) or not loihi_models():
         return []
     return ["results/loihi/summary.parquet"]
 

@@ -1,52 +1,54 @@
-# Stage 5b: BEAM-Net on Loihi 2's bit-accurate simulator (lava-nc, Python 3.10).
+# Stage 5b: BEAM-Net and the rate-coded SNN on Loihi 2's bit-accurate simulator (lava-nc, Python 3.10).
 # export (main env) -> network.npz + inputs.npz; run (lava env) -> predictions.csv + summary.json;
 # report (main env) -> Parquet predictions and results/loihi/summary.{parquet,csv}.
 
 
 rule loihi_export:
     output:
-        network="results/loihi/{dataset}/seed={seed}/network.npz",
-        inputs="results/loihi/{dataset}/seed={seed}/inputs.npz",
+        network="results/loihi/{dataset}/{model}/seed={seed}/network.npz",
+        inputs="results/loihi/{dataset}/{model}/seed={seed}/inputs.npz",
     input:
         unpack(loihi_export_inputs),
     wildcard_constraints:
         dataset=DATASET_PATTERN,
+        model="beam_net|rate_snn",
         seed=r"\d+",
     params:
         cfg=step_config("encoding", "model", "train", "evaluate", "loihi"),
     log:
-        "logs/loihi/{dataset}/seed={seed}/export.log",
+        "logs/loihi/{dataset}/{model}/seed={seed}/export.log",
     benchmark:
-        "benchmarks/rules/loihi/{dataset}/seed={seed}/export.tsv"
+        "benchmarks/rules/loihi/{dataset}/{model}/seed={seed}/export.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
         mem_mb=3000,
         runtime=15,
     shell:
-        "python -m beamnet loihi-export --dataset {wildcards.dataset} --seed {wildcards.seed}"
+        "python -m beamnet loihi-export --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
         " --config-json {params.cfg:q} --checkpoint {input.checkpoint} --test-cache {input.test}"
         " --network {output.network} --inputs {output.inputs} > {log} 2>&1"
 
 
 rule loihi_run:
     output:
-        predictions="results/loihi/{dataset}/seed={seed}/predictions.csv",
-        summary="results/loihi/{dataset}/seed={seed}/summary.json",
+        predictions="results/loihi/{dataset}/{model}/seed={seed}/predictions.csv",
+        summary="results/loihi/{dataset}/{model}/seed={seed}/summary.json",
     input:
-        network="results/loihi/{dataset}/seed={seed}/network.npz",
-        inputs="results/loihi/{dataset}/seed={seed}/inputs.npz",
-        code=source_files("loihi/run_lava.py", "loihi/fixed_point.py", "energy.py"),
+        network="results/loihi/{dataset}/{model}/seed={seed}/network.npz",
+        inputs="results/loihi/{dataset}/{model}/seed={seed}/inputs.npz",
+        code=source_files("loihi/run_lava.py", "loihi/fixed_point.py", "loihi/rate_snn.py", "energy.py"),
     wildcard_constraints:
         dataset=DATASET_PATTERN,
+        model="beam_net|rate_snn",
         seed=r"\d+",
     params:
         python=lava_python(),
         chunk=config["loihi"]["chunk_samples"],
     log:
-        "logs/loihi/{dataset}/seed={seed}/run.log",
+        "logs/loihi/{dataset}/{model}/seed={seed}/run.log",
     benchmark:
-        "benchmarks/rules/loihi/{dataset}/seed={seed}/run.tsv"
+        "benchmarks/rules/loihi/{dataset}/{model}/seed={seed}/run.tsv"
     conda:
         "../../envs/lava.yaml"
     resources:

@@ -5,6 +5,9 @@ in the main environment and by :mod:`beamnet.loihi.run_lava` in the Python 3.10 
 
 Network archive (``network.npz``, ``format_version`` = :data:`FORMAT_VERSION`)
 -----------------------------------------------------------------------------
+``network_kind`` names the network: ``beam_net`` (below) or ``rate_snn`` (the rate-coded SNN
+baseline, :mod:`beamnet.loihi.rate_snn`). Version 2 added the key.
+
 Loihi's neuron (Davies et al. 2018; lava's ``PyLifModelBitAcc``), all integers:
 
     u[t] = u[t-1] * (4096 - (du + 1)) / 4096 + (a_in[t] << 6)          (24-bit)
@@ -46,7 +49,8 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+NETWORK_KINDS = ("beam_net", "rate_snn")
 DECAY_UNITY = 4096
 ACT_SHIFT = 6
 VTH_SHIFT = 6
@@ -86,6 +90,13 @@ def check_network(archive: Any, source: str = "network archive") -> dict[str, An
         raise ArchiveError(f"{source}: export format version {version} is incompatible with this "
                            f"runner (expects version {FORMAT_VERSION}); re-export the checkpoint "
                            "with the same beamnet version")
+    kind = str(np.asarray(archive["network_kind"]).item()) if "network_kind" in keys else None
+    if kind not in NETWORK_KINDS:
+        raise ArchiveError(f"{source}: 'network_kind' is {kind!r}, expected one of {list(NETWORK_KINDS)}")
+    if kind == "rate_snn":
+        from beamnet.loihi.rate_snn import check_rate_snn
+
+        return check_rate_snn(archive, keys, source)
     missing = [k for k in (*SCALAR_KEYS, *ARRAY_KEYS) if k not in keys]
     if missing:
         raise ArchiveError(f"{source}: missing keys {missing}")
@@ -94,6 +105,7 @@ def check_network(archive: Any, source: str = "network archive") -> dict[str, An
         net[k] = np.asarray(archive[k]).astype(np.int64)
     for k in keys - set(net):
         net[k] = np.asarray(archive[k])
+    net["network_kind"] = kind
 
     def need(ok: bool, key: str, what: str) -> None:
         if not ok:

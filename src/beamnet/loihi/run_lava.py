@@ -1,4 +1,7 @@
-"""Run an exported BEAM-Net on Loihi 2's bit-accurate simulator in lava-nc (the ``loihi_run`` rule).
+"""Run an exported network on Loihi 2's bit-accurate simulator in lava-nc (the ``loihi_run`` rule).
+
+Two kinds of network (the archive's ``network_kind``): BEAM-Net, below, and the rate-coded SNN
+baseline (:func:`build_and_run_rate_snn`, format in :mod:`beamnet.loihi.rate_snn`).
 
 Runs in the Python 3.10 lava-nc environment and imports NumPy, lava and the standard library
 only (plus the torch-free :mod:`beamnet.loihi.fixed_point` and :mod:`beamnet.energy`)::
@@ -41,11 +44,18 @@ if __package__ in (None, ""):  # run as a script: make the torch-free beamnet mo
 from beamnet.energy import PLATFORMS, inference_energy_nj
 from beamnet.loihi.fixed_point import (
     STOP_WEIGHT_MANT,
+    VTH_MAX,
     ArchiveError,
     check_network,
     period,
     sample_lines,
     simulate_sample,
+)
+from beamnet.loihi.rate_snn import (
+    CURRENT_DECAY_ONE_STEP,
+    rate_period,
+    sample_events,
+    simulate_rate_snn_sample,
 )
 
 REPORT_PROJECTION_NJ = (5.0, 7.0)  # the BEAM-Net README's projected Loihi energy per inference
@@ -57,6 +67,15 @@ def load_inputs(path: Path, net: dict) -> dict[str, np.ndarray]:
     version = int(inputs.get("format_version", -1))
     if version != net["format_version"]:
         raise ArchiveError(f"inputs archive '{path}': format version {version}, expected {net['format_version']}")
+    kind = str(inputs["network_kind"]) if "network_kind" in inputs else None
+    if kind != net["network_kind"]:
+        raise ArchiveError(f"inputs archive '{path}' was made for a {kind} network, the network is a "
+                           f"{net['network_kind']}")
+    if kind == "rate_snn":
+        if int(inputs["steps"]) != net["steps"] or int(inputs["n_inputs"]) != net["n_inputs"]:
+            raise ArchiveError(f"inputs archive '{path}' holds {int(inputs['n_inputs'])} inputs x "
+                               f"{int(inputs['steps'])} steps, the network has {net['n_inputs']} x {net['steps']}")
+        return inputs
     if int(inputs["grid_points"]) != net["grid_points"] or int(inputs["n_inputs"]) != net["n_inputs"]:
         raise ArchiveError(f"inputs archive '{path}' was made for {int(inputs['n_inputs'])} inputs x "
                            f"{int(inputs['grid_points'])} grid points, the network has "
@@ -144,12 +163,9 @@ def sample_counts(net: dict, lines: np.ndarray, pattern_spikes: int, relay_spike
             "spikes": float(len(lines) + 1 + pattern_spikes + relay_spikes)}
 
 
-def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_path: Path,
-        chunk_samples: int, limit: int | None, use_lava: bool = True) -> dict:
-    with np.load(network_path) as archive:
-        net = check_network(archive, source=f"network archive '{network_path}'")
-    inputs = load_inputs(inputs_path, net)
-    samples = len(inputs["labels"]) if limit is None else min(limit, len(inputs["labels"]))
+def beam_net_rows(net: dict, inputs: dict[str, np.ndarray], samples: int, chunk_samples: int,
+                  use_lava: bool) -> tuple[list[dict], int, int]:
+    """Per-sample rows of a BEAM-Net run, the lava-vs-reference mismatches and overflows."""
     offsets = inputs["offsets"]
     all_lines = [sample_lines(inputs["input_index"][offsets[s]:offsets[s + 1]],
                               inputs["grid_index"][offsets[s]:offsets[s + 1]], net["grid_points"])
@@ -157,7 +173,6 @@ def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_p
     n = net["n_patterns"]
     pattern_fanout = (n - 1) + 1 + np.count_nonzero(net["readout_mant"], axis=0)
     per, steps = period(net), net["lif_steps"]
-    began = time.perf_counter()
     rows, mismatches, overflow = [], 0, 0
     for start in range(0, samples, chunk_samples):
         chunk = all_lines[start:start + chunk_samples]
@@ -178,28 +193,144 @@ def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_p
                 relay_spikes = int(raster.sum())
             pattern_spikes = int(raster.sum())
             counts = sample_counts(net, lines, pattern_spikes, relay_spikes, pattern_fanout, raster)
-            prediction = int(np.argmax(evidence))
             rows.append({"sample_id": int(inputs["sample_ids"][s]), "label": int(inputs["labels"][s]),
-                         "prediction": prediction, "reference_prediction": int(np.argmax(reference["evidence"])),
+                         "prediction": int(np.argmax(evidence)),
+                         "reference_prediction": int(np.argmax(reference["evidence"])),
                          "torch_prediction": int(inputs["torch_prediction"][s]),
                          "torch_prediction_deterministic": int(inputs["torch_prediction_deterministic"][s]),
-                         "pattern_spikes": pattern_spikes, "relay_spikes": relay_spikes,
-                         **{key: value for key, value in counts.items()},
+                         "neuron_spikes": pattern_spikes, "relay_spikes": relay_spikes, **counts,
                          "energy_nj": float(inference_energy_nj(counts, "loihi"))})
+    return rows, mismatches, overflow
+
+
+def build_and_run_rate_snn(net: dict, chunk_events: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One lava network for a chunk of rate-SNN samples; returns the hidden raster and readout v.
+
+    RingBuffer(input lines + bias line) -> Dense([W1 | b1]) -> LIFReset(H hidden)
+      -> Dense(W2) --> LIFReset(K readout, never fires; Monitor on v)
+    RingBuffer(bias line, one step later) -> Dense(b2) --/
+    """
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIFReset
+    from lava.proc.monitor.process import Monitor
+
+    d, h, k, steps = net["n_inputs"], net["n_hidden"], net["n_classes"], net["steps"]
+    per = rate_period(net)
+    total = per * len(chunk_events)
+    rows = np.unique(np.concatenate([inputs for _, inputs in chunk_events] + [np.array([d])]))
+    data = np.zeros((len(rows), total), dtype=np.int32)
+    output_bias = np.zeros((1, total), dtype=np.int32)
+    for s, (spike_steps, spike_inputs) in enumerate(chunk_events):
+        data[np.searchsorted(rows, spike_inputs), s * per + spike_steps] = 1
+        data[-1, s * per:s * per + steps] = 1                            # the hidden bias line (row d)
+        output_bias[0, s * per + 1:s * per + 1 + steps] = 1              # in step with the hidden spikes
+
+    source = RingBuffer(data=data)
+    bias_source = RingBuffer(data=output_bias)
+    to_hidden = Dense(weights=net["hidden_mant"][:, rows].astype(np.int32), weight_exp=net["hidden_exp"],
+                      num_weight_bits=8)
+    hidden = LIFReset(shape=(h,), du=CURRENT_DECAY_ONE_STEP, dv=net["hidden_dv"], vth=net["hidden_vth"],
+                      bias_mant=0, bias_exp=0, reset_interval=per, reset_offset=2 % per)
+    to_output = Dense(weights=net["output_mant"][:, :h].astype(np.int32), weight_exp=net["output_exp"],
+                      num_weight_bits=8)
+    bias_to_output = Dense(weights=net["output_mant"][:, h:].astype(np.int32), weight_exp=net["output_exp"],
+                           num_weight_bits=8)
+    output = LIFReset(shape=(k,), du=CURRENT_DECAY_ONE_STEP, dv=net["output_dv"], vth=VTH_MAX, bias_mant=0,
+                      bias_exp=0, reset_interval=per, reset_offset=3 % per)
+    source.s_out.connect(to_hidden.s_in)
+    to_hidden.a_out.connect(hidden.a_in)
+    hidden.s_out.connect(to_output.s_in)
+    to_output.a_out.connect(output.a_in)
+    bias_source.s_out.connect(bias_to_output.s_in)
+    bias_to_output.a_out.connect(output.a_in)
+
+    hidden_monitor, output_monitor = Monitor(), Monitor()
+    hidden_monitor.probe(hidden.s_out, total)
+    output_monitor.probe(output.v, total)
+    try:
+        source.run(condition=RunSteps(num_steps=total), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        raster = hidden_monitor.get_data()[hidden.name]["s_out"]
+        voltage = output_monitor.get_data()[output.name]["v"]
+    finally:
+        source.stop()
+    return {"hidden": np.asarray(raster).reshape(total, h).astype(bool),
+            "output_v": np.asarray(voltage).reshape(total, k).astype(np.int64)}
+
+
+def rate_snn_counts(net: dict, spike_inputs: np.ndarray, raster: np.ndarray) -> dict[str, float]:
+    """Operation counts of one rate-SNN sample on the chip, from its measured spikes."""
+    d, h, k, steps = net["n_inputs"], net["n_hidden"], net["n_classes"], net["steps"]
+    input_fanout = np.count_nonzero(net["hidden_mant"], axis=0)              # (D + 1,)
+    hidden_fanout = np.count_nonzero(net["output_mant"][:, :h], axis=0)      # (H,)
+    hidden_spikes = float(raster.sum())
+    synops = (float(input_fanout[spike_inputs].sum()) + steps * float(input_fanout[d])
+              + float((raster.sum(0) * hidden_fanout).sum()) + steps * float(np.count_nonzero(net["output_mant"][:, h])))
+    return {"input_spikes": float(len(spike_inputs)), "synops": synops,
+            "neuron_updates": float((h + k) * rate_period(net)), "active_updates": hidden_spikes,
+            "spikes": float(len(spike_inputs) + 2 * steps) + hidden_spikes}
+
+
+def rate_snn_rows(net: dict, inputs: dict[str, np.ndarray], samples: int, chunk_samples: int,
+                  use_lava: bool) -> tuple[list[dict], int, int]:
+    """Per-sample rows of a rate-SNN run, the lava-vs-reference mismatches and overflows."""
+    events = [sample_events(net, inputs["offsets"], inputs["input_index"], inputs["step_index"], s)
+              for s in range(samples)]
+    per, steps = rate_period(net), net["steps"]
+    rows, mismatches, overflow = [], 0, 0
+    for start in range(0, samples, chunk_samples):
+        chunk = events[start:start + chunk_samples]
+        lava_out = build_and_run_rate_snn(net, chunk) if use_lava else None
+        for c, (spike_steps, spike_inputs) in enumerate(chunk):
+            s = start + c
+            reference = simulate_rate_snn_sample(net, spike_steps, spike_inputs)
+            overflow += reference["largest_input"] >= 2 ** 15 or reference["largest_v"] >= VTH_MAX << 6
+            if lava_out is not None:
+                raster = lava_out["hidden"][c * per + 1:c * per + 1 + steps]       # hidden steps 0..T-1
+                trace = lava_out["output_v"][c * per + 2:c * per + 2 + steps]      # readout steps 0..T-1
+                if not (np.array_equal(raster, reference["raster"]) and np.array_equal(trace, reference["trace"])):
+                    mismatches += 1
+                logits = trace.sum(0)
+            else:
+                raster, logits = reference["raster"], reference["logits"]
+            counts = rate_snn_counts(net, spike_inputs, raster)
+            rows.append({"sample_id": int(inputs["sample_ids"][s]), "label": int(inputs["labels"][s]),
+                         "prediction": int(np.argmax(logits)),
+                         "reference_prediction": int(np.argmax(reference["logits"])),
+                         "torch_prediction": int(inputs["torch_prediction"][s]),
+                         "torch_prediction_deterministic": int(inputs["torch_prediction_deterministic"][s]),
+                         "neuron_spikes": int(raster.sum()), "relay_spikes": 0, **counts,
+                         "energy_nj": float(inference_energy_nj(counts, "loihi"))})
+    return rows, mismatches, overflow
+
+
+def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_path: Path,
+        chunk_samples: int, limit: int | None, use_lava: bool = True) -> dict:
+    with np.load(network_path) as archive:
+        net = check_network(archive, source=f"network archive '{network_path}'")
+    inputs = load_inputs(inputs_path, net)
+    samples = len(inputs["labels"]) if limit is None else min(limit, len(inputs["labels"]))
+    rate_snn = net["network_kind"] == "rate_snn"
+    began = time.perf_counter()
+    rows, mismatches, overflow = (rate_snn_rows if rate_snn else beam_net_rows)(net, inputs, samples,
+                                                                                chunk_samples, use_lava)
     wall = time.perf_counter() - began
     table = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     summary = {
-        "dataset": str(net.get("dataset", "")), "samples": samples, "simulator": "lava" if use_lava else "numpy reference",
+        "dataset": str(net.get("dataset", "")), "model": net["network_kind"], "samples": samples,
+        "simulator": "lava" if use_lava else "numpy reference",
         "run_config": "Loihi2SimCfg(select_tag='fixed_pt')" if use_lava else None,
         "lava_version": _lava_version() if use_lava else None,
-        "wall_time_s": wall, "time_steps": samples * per, "chunk_samples": chunk_samples,
-        "cpu_count": os.cpu_count(),
+        "wall_time_s": wall, "time_steps": samples * (rate_period(net) if rate_snn else period(net)),
+        "chunk_samples": chunk_samples, "cpu_count": os.cpu_count(),
         "agreement_torch": float((table["prediction"] == table["torch_prediction"]).mean()),
         "agreement_torch_deterministic": float((table["prediction"] == table["torch_prediction_deterministic"]).mean()),
         "accuracy": float((table["prediction"] == table["label"]).mean()),
         "torch_accuracy": float((table["torch_prediction"] == table["label"]).mean()),
         "reference_mismatches": int(mismatches), "input_overflow_samples": int(overflow),
-        "mean_pattern_spikes": float(table["pattern_spikes"].mean()),
+        "mean_neuron_spikes": float(table["neuron_spikes"].mean()),  # pattern (BEAM-Net) or hidden (rate-SNN) neurons
         "mean_synops": float(table["synops"].mean()), "mean_neuron_updates": float(table["neuron_updates"].mean()),
         "energy_nj_mean": float(table["energy_nj"].mean()), "energy_nj_std": float(table["energy_nj"].std()),
         "energy_synops_nj_mean": float(table["synops"].mean() * PLATFORMS["loihi"].synop_pj / 1000),
