@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from beamnet.models import beam_net_parameter_count, build_model, count_parameters
+from beamnet.models.bayesian_lif import BayesianLIF
 from beamnet.models.coincidence import CoincidenceDetector, coincidence_kernel
 from beamnet.models.dirichlet import DirichletAttention, evidential_kl
 
@@ -49,6 +50,22 @@ def test_coincidence_gradients_match_autograd_of_the_dense_sum() -> None:
     for fast, reference in zip(*gradients, strict=True):
         torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-12)
     assert gradients[0][0].abs().sum() > 0 and gradients[0][1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("w_inh", [0.0, 2.5, 10.0])
+def test_compiled_mean_field_lif_matches_the_step_by_step_reference(w_inh: float) -> None:
+    """Eqs. 8-9, mean field: the compiled simulation and its BPTT equal the tensor-operation
+    simulation and autograd through it (float64, to 1e-10), inhibition included."""
+    generator = torch.Generator().manual_seed(5)
+    lif = BayesianLIF(tau_m=10.0, theta=4.0, delta=0.5, w_inh=w_inh, steps=20, dt=1.0)
+    current = (torch.randn(6, 9, generator=generator, dtype=torch.float64) * 3.0 + 6.0).requires_grad_()
+    upstream = torch.randn(6, 9, generator=generator, dtype=torch.float64)
+    fast, reference = lif(current), lif.simulate(current, stochastic=False)
+    torch.testing.assert_close(fast.rates, reference.rates, rtol=1e-10, atol=1e-12)
+    assert 0.0 < float(fast.rates.detach().mean()) < 1.0
+    fast_grad, = torch.autograd.grad((fast.rates * upstream).sum(), current)
+    reference_grad, = torch.autograd.grad((reference.rates * upstream).sum(), current)
+    torch.testing.assert_close(fast_grad, reference_grad, rtol=1e-8, atol=1e-12)
 
 
 def test_silent_inputs_add_nothing() -> None:
