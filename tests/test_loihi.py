@@ -30,6 +30,22 @@ needs_lava = pytest.mark.skipif(not LAVA_PYTHON.exists(),
                                 reason=f"lava-nc venv missing ({LAVA_PYTHON}); run `make setup-lava`")
 
 
+def run_lava_runner(network, inputs, out_dir, *options: str) -> subprocess.CompletedProcess[str]:
+    """src/beamnet/loihi/run_lava.py in the lava venv, writing p.csv and s.json to ``out_dir``."""
+    return subprocess.run([str(LAVA_PYTHON), "src/beamnet/loihi/run_lava.py", "--network", str(network),
+                           "--inputs", str(inputs), "--predictions", str(out_dir / "p.csv"),
+                           "--summary", str(out_dir / "s.json"), *options],
+                          check=False, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+
+
+def lava_run_summary(exported, out_dir, *options: str) -> dict:
+    """Run an exported (folder, info) pair in lava; the summary it wrote (the run must succeed)."""
+    root, _ = exported
+    result = run_lava_runner(root / "network.npz", root / "inputs.npz", out_dir, *options)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((out_dir / "s.json").read_text())
+
+
 def run_lava_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(LAVA_PYTHON), "-c", textwrap.dedent(code)], check=False, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO_ROOT)
@@ -165,20 +181,27 @@ def test_tiny_lava_network_reproduces_a_hand_computed_spike_train():
     assert volts == str([0, 640, 1280, 0, 640, 1280, 0, 640])
 
 
+def train_and_export(tmp_path_factory, digits_caches, config, model: str):
+    """Train ``model`` on digits with ``config`` and export it for Loihi: (folder, export info)."""
+    from beamnet.loihi.export import export_beam_net, export_rate_snn
+    from beamnet.train import train_model
+
+    encoding = config["model"][model]["encoding"]
+    root = tmp_path_factory.mktemp(f"loihi_{model}")
+    checkpoint = root / "model.pt"
+    train_model(config, "digits", model, 0, digits_caches[f"{encoding}/train"], digits_caches[f"{encoding}/val"],
+                checkpoint, root / "history.csv")
+    export = export_beam_net if model == "beam_net" else export_rate_snn
+    info = export(config, "digits", 0, checkpoint, digits_caches[f"{encoding}/test"],
+                  root / "network.npz", root / "inputs.npz")
+    return root, info
+
+
 @pytest.fixture(scope="module")
 def exported_tiny(tmp_path_factory, digits_caches, _default_config):
     """A tiny BEAM-Net (N = 16, 3 epochs) trained on digits and exported."""
-    from beamnet.loihi.export import export_beam_net
-    from beamnet.train import train_model
-
-    config = tiny_config(_default_config, epochs=3, mc_passes=4)
-    root = tmp_path_factory.mktemp("loihi")
-    checkpoint = root / "model.pt"
-    train_model(config, "digits", "beam_net", 0, digits_caches["latency/train"], digits_caches["latency/val"],
-                checkpoint, root / "history.csv")
-    info = export_beam_net(config, "digits", 0, checkpoint, digits_caches["latency/test"],
-                           root / "network.npz", root / "inputs.npz")
-    return root, info
+    return train_and_export(tmp_path_factory, digits_caches, tiny_config(_default_config, epochs=3, mc_passes=4),
+                            "beam_net")
 
 
 def test_export_matches_the_noise_free_torch_model_in_numpy(exported_tiny):
@@ -199,13 +222,7 @@ def test_export_matches_the_noise_free_torch_model_in_numpy(exported_tiny):
 
 @needs_lava
 def test_exported_network_on_lava_agrees_with_torch(exported_tiny, tmp_path):
-    root, _ = exported_tiny
-    result = subprocess.run([str(LAVA_PYTHON), "src/beamnet/loihi/run_lava.py", "--network", str(root / "network.npz"),
-                             "--inputs", str(root / "inputs.npz"), "--predictions", str(tmp_path / "p.csv"),
-                             "--summary", str(tmp_path / "s.json"), "--limit", "8", "--chunk-samples", "8"],
-                            check=False, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((tmp_path / "s.json").read_text())
+    summary = lava_run_summary(exported_tiny, tmp_path, "--limit", "8", "--chunk-samples", "8")
     assert summary["reference_mismatches"] == 0          # lava == NumPy reference, bit for bit
     assert summary["agreement_torch_deterministic"] == 1.0
     assert summary["agreement_torch"] >= 0.75             # the stochastic model (4 MC passes)
@@ -218,10 +235,7 @@ def test_runner_refuses_an_incompatible_archive(exported_tiny, tmp_path):
     archive = dict(np.load(root / "network.npz"))
     archive["format_version"] = np.asarray(FORMAT_VERSION + 1)
     np.savez(tmp_path / "bad.npz", **archive)
-    result = subprocess.run([str(LAVA_PYTHON), "src/beamnet/loihi/run_lava.py", "--network", str(tmp_path / "bad.npz"),
-                             "--inputs", str(root / "inputs.npz"), "--predictions", str(tmp_path / "p.csv"),
-                             "--summary", str(tmp_path / "s.json")], check=False, capture_output=True, text=True, timeout=60,
-                            cwd=REPO_ROOT)
+    result = run_lava_runner(tmp_path / "bad.npz", root / "inputs.npz", tmp_path)
     assert result.returncode == 2
     assert f"export format version {FORMAT_VERSION + 1} is incompatible" in result.stderr
     assert not (tmp_path / "p.csv").exists()
@@ -236,17 +250,7 @@ def test_period_covers_input_lif_and_settling():
 @pytest.fixture(scope="module")
 def exported_rate_snn(tmp_path_factory, digits_caches, _default_config):
     """A rate-coded SNN (3 epochs) trained on digits' rate cache and exported."""
-    from beamnet.loihi.export import export_rate_snn
-    from beamnet.train import train_model
-
-    config = tiny_config(_default_config, epochs=3)
-    root = tmp_path_factory.mktemp("loihi_rate")
-    checkpoint = root / "model.pt"
-    train_model(config, "digits", "rate_snn", 0, digits_caches["rate/train"], digits_caches["rate/val"],
-                checkpoint, root / "history.csv")
-    info = export_rate_snn(config, "digits", 0, checkpoint, digits_caches["rate/test"],
-                           root / "network.npz", root / "inputs.npz")
-    return root, info
+    return train_and_export(tmp_path_factory, digits_caches, tiny_config(_default_config, epochs=3), "rate_snn")
 
 
 def test_rate_snn_export_matches_torch_in_numpy(exported_rate_snn):
@@ -269,13 +273,7 @@ def test_rate_snn_export_matches_torch_in_numpy(exported_rate_snn):
 
 @needs_lava
 def test_rate_snn_on_lava_matches_the_reference_and_torch(exported_rate_snn, tmp_path):
-    root, _ = exported_rate_snn
-    result = subprocess.run([str(LAVA_PYTHON), "src/beamnet/loihi/run_lava.py", "--network", str(root / "network.npz"),
-                             "--inputs", str(root / "inputs.npz"), "--predictions", str(tmp_path / "p.csv"),
-                             "--summary", str(tmp_path / "s.json"), "--limit", "8", "--chunk-samples", "4"],
-                            check=False, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((tmp_path / "s.json").read_text())
+    summary = lava_run_summary(exported_rate_snn, tmp_path, "--limit", "8", "--chunk-samples", "4")
     assert summary["model"] == "rate_snn" and summary["samples"] == 8
     assert summary["reference_mismatches"] == 0 and summary["input_overflow_samples"] == 0
     assert summary["agreement_torch"] >= 0.875

@@ -76,6 +76,19 @@ def event_window_index(events: np.ndarray, time_windows: int, duration_us: float
     return window, inside
 
 
+def event_bins(events: np.ndarray, sensor_size: Sequence[int], time_windows: int, duration_us: float
+               ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """The (window, polarity, y, x) bin shape, each in-duration event's flat bin index, and every
+    event's window and in-duration mask."""
+    width, height = int(sensor_size[0]), int(sensor_size[1])
+    shape = (time_windows, 2, height, width)
+    window, inside = event_window_index(events, time_windows, duration_us)
+    flat = np.ravel_multi_index((window[inside], events["p"][inside].astype(np.int64),
+                                 events["y"][inside].astype(np.int64),
+                                 events["x"][inside].astype(np.int64)), shape)
+    return shape, flat, window, inside
+
+
 def event_first_latency(events: np.ndarray, sensor_size: Sequence[int], time_windows: int,
                         duration_us: float, t_ref: float) -> tuple[np.ndarray, np.ndarray]:
     """First-event latency per window x polarity x pixel, scaled to [0, T_ref] ms.
@@ -83,12 +96,7 @@ def event_first_latency(events: np.ndarray, sensor_size: Sequence[int], time_win
     Returns arrays of shape (time_windows, 2, height, width): spike times (``inf`` where silent)
     and the active mask.
     """
-    width, height = int(sensor_size[0]), int(sensor_size[1])
-    shape = (time_windows, 2, height, width)
-    window, inside = event_window_index(events, time_windows, duration_us)
-    flat = np.ravel_multi_index((window[inside], events["p"][inside].astype(np.int64),
-                                 events["y"][inside].astype(np.int64),
-                                 events["x"][inside].astype(np.int64)), shape)
+    shape, flat, window, inside = event_bins(events, sensor_size, time_windows, duration_us)
     window_us = duration_us / time_windows
     relative = (events["t"][inside] - window[inside] * window_us) / window_us * t_ref
     first = np.full(int(np.prod(shape)), np.inf)
@@ -100,12 +108,7 @@ def event_first_latency(events: np.ndarray, sensor_size: Sequence[int], time_win
 def event_count_intensity(events: np.ndarray, sensor_size: Sequence[int], time_windows: int,
                           duration_us: float) -> np.ndarray:
     """Event counts per window x polarity x pixel, divided by the sample's largest count."""
-    width, height = int(sensor_size[0]), int(sensor_size[1])
-    shape = (time_windows, 2, height, width)
-    window, inside = event_window_index(events, time_windows, duration_us)
-    flat = np.ravel_multi_index((window[inside], events["p"][inside].astype(np.int64),
-                                 events["y"][inside].astype(np.int64),
-                                 events["x"][inside].astype(np.int64)), shape)
+    shape, flat, _, _ = event_bins(events, sensor_size, time_windows, duration_us)
     counts = np.bincount(flat, minlength=int(np.prod(shape))).astype(np.float32)
     return (counts / max(counts.max(), 1.0)).reshape(shape)
 

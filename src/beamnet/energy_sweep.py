@@ -64,7 +64,7 @@ def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_
     """Train one small BEAM-Net with N patterns and price its measured activity (see module doc)."""
     import torch
 
-    from beamnet.evaluate import _restore, load_checkpoint, predict
+    from beamnet.evaluate import load_checkpoint, operation_counts, predict, restore_model
     from beamnet.models import beam_net_parameter_count
     from beamnet.models.baselines import matched_hidden_width
     from beamnet.models.encoder import load_cache
@@ -79,7 +79,7 @@ def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_
                     Path(tmp) / "history.csv", threads=threads)
         data = load_cache(test_cache)
         payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
-        model = _restore(payload, cfg, checkpoint)
+        model = restore_model(payload, cfg, checkpoint)
     seed_everything(seed, threads)
     labels = data.labels.numpy()
     n_active = data.active.sum(1).numpy().astype(np.float64)
@@ -94,10 +94,8 @@ def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_
         with torch.no_grad():
             result = predict(model, data, int(cfg["evaluate"]["mc_passes"]), seed)
         accuracy = float((result["probabilities"].argmax(1) == labels).mean())
-        spikes = result["spikes"].astype(np.float64)
-        counts = {"synops": result["synops"], "macs": result["macs"],
-                  "neuron_updates": result["neuron_updates"], "active_updates": spikes, "spikes": spikes,
-                  "memory_reads": beam_net_memory_reads(n_active, n_patterns, spikes, N_CLASSES)}
+        counts = operation_counts(result)
+        counts["memory_reads"] = beam_net_memory_reads(n_active, n_patterns, counts["spikes"], N_CLASSES)
         for platform in BEAM_PLATFORMS:
             energy = np.asarray(inference_energy_nj(counts, platform))
             rows.append({**base, "lif_steps": int(steps), "model": "beam_net", "platform": platform,

@@ -63,7 +63,9 @@ def load_checkpoint(path: Path, dataset: str, model_name: str, data: EncodedSpli
     return payload
 
 
-def _restore(payload: Mapping[str, Any], config: Mapping[str, Any], path: Path) -> torch.nn.Module:
+def restore_model(payload: Mapping[str, Any], config: Mapping[str, Any], path: Path) -> torch.nn.Module:
+    """The model of a checkpoint (from :func:`load_checkpoint`), in eval mode; a checkpoint that
+    does not fit the configured architecture is refused naming the file."""
     model = build_model(payload["model"], payload["n_inputs"], payload["n_classes"], config)
     try:
         model.load_state_dict(payload["state_dict"])
@@ -147,14 +149,21 @@ def predict(model: torch.nn.Module, data: EncodedSplit, passes: int, seed: int) 
     return {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
 
 
+def operation_counts(result: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Eq. 25's per-sample counts from :func:`predict`'s result: synaptic ops, MACs, neuron
+    updates, spikes (and memory reads where measured); every spike is one active update."""
+    counts = {key: np.asarray(result[key], dtype=np.float64)
+              for key in ("synops", "macs", "neuron_updates", "spikes", "memory_reads") if key in result}
+    counts["active_updates"] = counts.get("spikes", np.zeros(len(result["probabilities"])))
+    return counts
+
+
 def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model_name: str) -> pa.Table:
     """The per-sample Parquet table (see the module docstring for its columns)."""
     probabilities = result["probabilities"].astype(np.float64)
     prediction = probabilities.argmax(1)
     labels = data.labels.numpy()
-    counts = {key: result[key] for key in ("synops", "macs", "neuron_updates", "spikes", "memory_reads")
-              if key in result}
-    counts["active_updates"] = result.get("spikes", np.zeros(len(labels)))
+    counts = operation_counts(result)
     columns: dict[str, Any] = {
         "sample_id": data.sample_ids.numpy(), "split": np.full(len(labels), "test"),
         "label": labels, "prediction": prediction, "confidence": probabilities.max(1),
@@ -184,7 +193,7 @@ def evaluate_checkpoint(config: Mapping[str, Any], dataset: str, model_name: str
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
     payload = load_checkpoint(checkpoint, dataset, model_name, data)
-    model = _restore(payload, config, checkpoint)
+    model = restore_model(payload, config, checkpoint)
     passes = int(config["evaluate"]["mc_passes"]) if isinstance(model, BEAMNet) else 1
     table = prediction_table(predict(model, data, passes, seed), data, model_name)
     meta = {"provenance": provenance_json(config, dataset=dataset, model=model_name, seed=seed,

@@ -164,7 +164,7 @@ def input_lines(times: np.ndarray, active: np.ndarray, dt: float, grid_points: i
 def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoint: Path, test_cache: Path,
                     network_out: Path, inputs_out: Path) -> dict[str, Any]:
     """Checkpoint + test cache -> ``network.npz`` and ``inputs.npz`` (see the module docstring)."""
-    from beamnet.evaluate import _restore, load_checkpoint, predict
+    from beamnet.evaluate import load_checkpoint, predict, restore_model
     from beamnet.models.beam_net import BEAMNet
     from beamnet.models.encoder import load_cache
     from beamnet.train import seed_everything
@@ -174,7 +174,7 @@ def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
     payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
-    model = _restore(payload, config, checkpoint)
+    model = restore_model(payload, config, checkpoint)
     if not isinstance(model, BEAMNet):
         raise ValueError(f"checkpoint '{checkpoint}' is not a BEAM-Net")  # noqa: TRY004 (the CLI reports ValueError)
     seed_everything(seed, threads=1)
@@ -289,7 +289,7 @@ def export_rate_snn(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
     with the torch model's predictions on the same spikes (the model is deterministic given its
     input spikes, so ``torch_prediction_deterministic`` is the same column).
     """
-    from beamnet.evaluate import _restore, load_checkpoint, predict
+    from beamnet.evaluate import load_checkpoint, predict, restore_model
     from beamnet.models.baselines import RateSNN
     from beamnet.models.encoder import load_cache
     from beamnet.train import seed_everything
@@ -299,7 +299,7 @@ def export_rate_snn(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
         raise ValueError(f"cache '{test_cache}' holds {data.encoding} inputs of dataset '{data.dataset}', "
                          f"expected rate-coded spikes of '{dataset}'")
     payload = load_checkpoint(checkpoint, dataset, "rate_snn", data)
-    model = _restore(payload, config, checkpoint)
+    model = restore_model(payload, config, checkpoint)
     if not isinstance(model, RateSNN):
         raise ValueError(f"checkpoint '{checkpoint}' is not a rate-coded SNN")  # noqa: TRY004
     seed_everything(seed, threads=1)
