@@ -3,6 +3,8 @@
 Each (dataset, model) runs in its own process (so peak RSS is that model's own), on one
 thread as the workflow's train_model rule does, over the workflow's spike caches
 (results/cache/...; build them first with `snakemake --cores 2 results/cache/...` or `make all`).
+One untimed warm-up batch comes first: BEAM-Net's compiled kernels load from numba's cache
+there (or compile, on a fresh checkout).
 
     .venv/bin/python benchmarks/training_throughput.py [--datasets digits nmnist] [--epochs 2]
 
@@ -43,6 +45,9 @@ if isinstance(model, BEAMNet):
 optimiser = torch.optim.Adam(model.parameters(), lr=config["train"]["learning_rate"])
 batch = config["train"]["batch_size"]
 settings = config["train"]
+warm = torch.arange(min(batch, len(train)))   # one untimed batch: compiled kernels load or compile here
+run_batch(model, model_inputs(model, train, warm), train.labels[warm], settings, 0.0).loss.backward()
+optimiser.zero_grad()
 seen, began = 0, time.perf_counter()
 for epoch in range(epochs):
     order = torch.randperm(len(train), generator=generator)
