@@ -68,6 +68,10 @@ def test_all_builds_every_stage(tiny_workflow: Path) -> None:
     finally:
         os.chdir(cwd)
     assert rows == 3 * len(datasets)
+    if nmnist_present():   # the Loihi runs (tiny.yaml keeps the default loihi section: nmnist, both models)
+        loihi = pl.read_parquet(tiny_workflow / "results/loihi/summary.parquet")
+        assert sorted(loihi["model"].to_list()) == ["beam_net", "rate_snn"]
+        assert loihi["reference_mismatches"].to_list() == [0, 0]
 
 
 def test_nothing_to_do_after_a_complete_run(tiny_workflow: Path) -> None:
