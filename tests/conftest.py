@@ -84,10 +84,11 @@ def digits_caches(tmp_path_factory: pytest.TempPathFactory, _default_config: dic
 
 
 def tiny_config(base: dict[str, Any], epochs: int = 3, mc_passes: int | None = None) -> dict[str, Any]:
-    """A copy of ``base`` with a small BEAM-Net (N = 16) trained for a few large-batch epochs."""
+    """A copy of ``base`` with a small BEAM-Net (N = 16) trained for a few large-batch epochs
+    (at learning rate 1e-2, so that a handful of steps gives a model worth testing)."""
     config = copy.deepcopy(base)
     config["model"]["beam_net"]["n_patterns"] = 16
-    config["train"].update({"epochs": epochs, "batch_size": 128})
+    config["train"].update({"epochs": epochs, "batch_size": 128, "learning_rate": 1e-2})   # few large steps
     if mc_passes is not None:
         config["evaluate"]["mc_passes"] = mc_passes
     return config
