@@ -65,7 +65,7 @@ def test_checkpoint_records_history_and_provenance(tiny_training_config, digits_
     assert [row["epoch"] for row in payload["history"]] == list(range(1, epochs + 1))
     assert {"git_commit", "config_hash", "packages"} <= set(payload["provenance"])
     assert payload["dataset"] == "digits" and payload["model"] == "beam_net"
-    assert payload["calibration"]["scale"] > 0
+    assert payload["calibration"]["scale"] > 0 and payload["calibration"]["power"] > 0
     history = pl.read_csv(tmp_path / "beam_net_seed=0_history.csv")
     assert history.height == epochs
     assert {"train_loss", "val_loss", "val_accuracy", "val_ece", "val_activity", "val_iterations",
@@ -100,3 +100,34 @@ def test_epoch_comparison_rule() -> None:
     assert training.is_better_epoch({"accuracy": 0.6, "loss": 9.0}, {"accuracy": 0.5, "loss": 1.0})
     assert training.is_better_epoch({"accuracy": 0.5, "loss": 0.9}, {"accuracy": 0.5, "loss": 1.0})
     assert not training.is_better_epoch({"accuracy": 0.5, "loss": 1.0}, {"accuracy": 0.5, "loss": 1.0})
+
+
+def test_calibration_fits_scale_and_power_without_changing_predictions(tiny_training_config, digits_caches,
+                                                                      tmp_path) -> None:
+    """BEAM-Net's calibration map alpha = alpha_0 + eta * s * e**gamma is fitted on val by NLL:
+    its val NLL is no worse than the best scale alone (gamma = 1) and the predicted classes
+    are unchanged."""
+    from beamnet.evaluate import load_checkpoint, restore_model
+    from beamnet.models.encoder import load_cache
+
+    checkpoint = _train(tiny_training_config, digits_caches, tmp_path)
+    val = load_cache(digits_caches["latency/val"])
+    model = restore_model(load_checkpoint(checkpoint, "digits", "beam_net", val), tiny_training_config, checkpoint)
+
+    def val_nll_and_prediction() -> tuple[float, torch.Tensor]:
+        with torch.no_grad():
+            probabilities = model(val.spike_times, val.active).probabilities
+        return float(-torch.log(probabilities.gather(1, val.labels[:, None])).mean()), probabilities.argmax(1)
+
+    fitted = training.calibrate(model, val, tiny_training_config["train"])
+    nll, prediction = val_nll_and_prediction()
+    assert fitted["power"] in training.EVIDENCE_POWER_GRID.tolist()
+    training.EVIDENCE_POWER_GRID, saved = torch.ones(1), training.EVIDENCE_POWER_GRID
+    try:
+        scale_only = training.calibrate(model, val, tiny_training_config["train"])
+        scale_only_nll, scale_only_prediction = val_nll_and_prediction()
+    finally:
+        training.EVIDENCE_POWER_GRID = saved
+    assert scale_only["power"] == 1.0
+    assert nll <= scale_only_nll + 1e-9
+    assert torch.equal(prediction, scale_only_prediction)

@@ -132,43 +132,57 @@ def evaluate_split(model: nn.Module, data: EncodedSplit, train_settings: Mapping
 
 
 CALIBRATION_GRID = torch.logspace(-2.0, 3.0, 201)
+EVIDENCE_POWER_GRID = torch.linspace(0.5, 4.0, 15)
 
 
 @torch.no_grad()
 def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
-              batch_size: int = 256) -> float:
-    """Fit one scale on the validation split by NLL (temperature scaling, Guo et al. 2017).
+              batch_size: int = 256) -> dict[str, float]:
+    """Fit the calibration map on the validation split by NLL (temperature scaling, Guo et al. 2017).
 
-    For BEAM-Net the scale multiplies the Dirichlet evidence (eta, Eq. 12); for the baselines
-    it multiplies the logits. The accuracy is unchanged: only the confidence moves. The scale
-    is picked from a fixed log-spaced grid, so the result is deterministic.
+    For the baselines one scale multiplies the logits. For BEAM-Net the map acts on the
+    Dirichlet evidence e (Eq. 12): alpha = alpha_0 + eta * s * e**gamma, with s and gamma
+    fitted together. A scale alone cannot make BEAM-Net more confident than the normalised
+    evidence e / sum(e) (its limit as s grows); the power can. Both maps are monotone, so the
+    accuracy is unchanged: only the confidence moves. Values come from fixed grids, so the
+    result is deterministic. Returns {"scale": s, "power": gamma}.
     """
     model.eval()
-    target = model.attention.evidence_scale if isinstance(model, BEAMNet) else model.logit_scale
-    target.fill_(1.0)
+    beam = isinstance(model, BEAMNet)
+    if beam:
+        model.attention.evidence_scale.fill_(1.0)
+        model.attention.evidence_power.fill_(1.0)
+    else:
+        model.logit_scale.fill_(1.0)
     outputs = []
     for start in range(0, len(data), batch_size):
         index = torch.arange(start, min(start + batch_size, len(data)))
         inputs = model_inputs(model, data, index)
-        if isinstance(model, BEAMNet):
-            outputs.append(model(*inputs).alpha - model.attention.alpha_0)     # evidence
+        if beam:
+            outputs.append(model.attention.evidence(model(*inputs).rates))
         else:
             result = model(*inputs)
             outputs.append(result[0] if isinstance(result, tuple) else result)  # logits
     raw = torch.cat(outputs)
     labels = data.labels
-    best_scale, best_nll = 1.0, math.inf
-    for scale in CALIBRATION_GRID.tolist():
-        if isinstance(model, BEAMNet):
-            alpha = model.attention.alpha_0 + scale * raw
-            log_p = torch.log(alpha / alpha.sum(1, keepdim=True))
-        else:
-            log_p = torch.log_softmax(scale * raw, 1)
-        nll = float(-log_p.gather(1, labels[:, None]).mean())
-        if nll < best_nll:
-            best_scale, best_nll = scale, nll
-    target.fill_(best_scale)
-    return best_scale
+    best = {"scale": 1.0, "power": 1.0}
+    best_nll = math.inf
+    for power in (EVIDENCE_POWER_GRID.tolist() if beam else [1.0]):
+        for scale in CALIBRATION_GRID.tolist():
+            if beam:
+                alpha = model.attention.concentrations(raw, scale, power)
+                log_p = torch.log(alpha / alpha.sum(1, keepdim=True))
+            else:
+                log_p = torch.log_softmax(scale * raw, 1)
+            nll = float(-log_p.gather(1, labels[:, None]).mean())
+            if nll < best_nll:
+                best, best_nll = {"scale": scale, "power": power}, nll
+    if beam:
+        model.attention.evidence_scale.fill_(best["scale"])
+        model.attention.evidence_power.fill_(best["power"])
+    else:
+        model.logit_scale.fill_(best["scale"])
+    return best
 
 
 def is_better_epoch(val: Mapping[str, float], best: Mapping[str, Any] | None) -> bool:
@@ -285,10 +299,12 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
         log.info("keeping epoch %d (val accuracy %.4f, val loss %.4f)", selected_epoch, best["accuracy"],
                  best["loss"])
 
-    calibration_scale = calibrate(model, val_data, train_settings) if train_settings.get("calibrate", True) else 1.0
+    calibration = (calibrate(model, val_data, train_settings) if train_settings.get("calibrate", True)
+                   else {"scale": 1.0, "power": 1.0})
     calibrated = evaluate_split(model, val_data, train_settings, kl_weight_at(epochs - 1, train_settings),
                                 256, ece_bins)
-    log.info("calibration scale %.4g: val_loss %.4f val_acc %.4f val_ece %.4f", calibration_scale,
+    log.info("calibration scale %.4g power %.3g: val_loss %.4f val_acc %.4f val_ece %.4f", calibration["scale"],
+             calibration["power"],
              calibrated["loss"], calibrated["accuracy"], calibrated["ece"])
     payload = {
         "format_version": CHECKPOINT_FORMAT, "dataset": dataset, "model": model_name, "seed": seed,
@@ -296,7 +312,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
         "input_shape": list(train_data.input_shape), "parameter_count": count_parameters(model),
         "state_dict": model.state_dict(), "history": _canonical(history), "config": _canonical(config),
         "selected_epoch": selected_epoch,
-        "calibration": {"scale": calibration_scale, "val_ece": calibrated["ece"],
+        "calibration": {**calibration, "val_ece": calibrated["ece"],
                         "val_accuracy": calibrated["accuracy"], "val_loss": calibrated["loss"]},
         "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
     }

@@ -66,16 +66,29 @@ class DirichletAttention(nn.Module):
         super().__init__()
         self.alpha_0, self.eta = alpha_0, eta
         self.readout = nn.Parameter(torch.zeros(n_classes, n_patterns))
-        # Multiplies eta after training: fitted on the validation split by
-        # beamnet.train.calibrate_evidence_scale (temperature scaling, Guo et al. 2017, applied
-        # to the Dirichlet evidence). 1 during training.
+        # The evidence calibration map e -> s * e**gamma, fitted after training on the validation
+        # split by beamnet.train.calibrate (temperature scaling, Guo et al. 2017, applied to the
+        # Dirichlet evidence, with a power so that it can sharpen as well as soften the
+        # normalised evidence). s = gamma = 1 during training. Monotone: argmax unchanged.
         self.register_buffer("evidence_scale", torch.ones(()))
+        self.register_buffer("evidence_power", torch.ones(()))
 
     @property
     def readout_weights(self) -> torch.Tensor:
         """R_cj >= 0, shape (K, N)."""
         return F.softplus(self.readout)
 
+    def evidence(self, rates: torch.Tensor) -> torch.Tensor:
+        """sum_j R_cj r_j, shape (B, K), before calibration."""
+        return rates @ self.readout_weights.t()
+
+    def concentrations(self, evidence: torch.Tensor, scale: float | torch.Tensor,
+                       power: float | torch.Tensor) -> torch.Tensor:
+        """Eq. 12 with the calibration map: alpha = alpha_0 + eta * scale * evidence**power."""
+        if float(power) != 1.0:
+            evidence = evidence.clamp_min(0.0) ** power
+        return self.alpha_0 + self.eta * scale * evidence
+
     def forward(self, rates: torch.Tensor) -> torch.Tensor:
         """alpha (B, K) from firing rates (B, N)."""
-        return self.alpha_0 + self.eta * self.evidence_scale * (rates @ self.readout_weights.t())
+        return self.concentrations(self.evidence(rates), self.evidence_scale, self.evidence_power)
