@@ -39,40 +39,49 @@ class LIFOutput:
 
 @numba.njit(cache=True, nogil=True)
 def _mean_field_forward(current, leak, theta, delta, w_inh, pre_reset, probability, total):  # pragma: no cover
-    """Eqs. 8-9 with s = P(spike); stores V before reset and P per step for the backward pass."""
+    """Eqs. 8-9 with s = P(spike); stores V before reset and P per step for the backward pass.
+
+    Constants arrive in the arrays' precision and ``one`` keeps every product in it (a bare
+    ``1`` would promote float32 arithmetic to float64); the three passes per step keep the
+    exp-free ones vectorisable."""
     steps, batch, n = probability.shape
+    one = np.ones(1, current.dtype)[0]
+    inverse_delta = one / delta
     for b in range(batch):
         potential = np.zeros(n, current.dtype)
         spikes = np.zeros(n, current.dtype)
         for t in range(steps):
             spike_sum = spikes.sum()
+            v_row, p_row = pre_reset[t, b], probability[t, b]
             for j in range(n):
                 inhibition = w_inh * (spike_sum - spikes[j])
-                v = potential[j] + leak * (-potential[j] + current[b, j] - inhibition)
-                p = 1 / (1 + np.exp((theta - v) / delta))
-                pre_reset[t, b, j] = v
-                probability[t, b, j] = p
-                potential[j] = v * (1 - p)
-                total[b, j] += p
+                v_row[j] = potential[j] + leak * (-potential[j] + current[b, j] - inhibition)
             for j in range(n):
-                spikes[j] = probability[t, b, j]
+                p_row[j] = one / (one + np.exp((theta - v_row[j]) * inverse_delta))
+            for j in range(n):
+                potential[j] = v_row[j] * (one - p_row[j])
+                total[b, j] += p_row[j]
+                spikes[j] = p_row[j]
 
 
 @numba.njit(cache=True, nogil=True)
 def _mean_field_backward(grad_total, leak, delta, w_inh, pre_reset, probability, grad_current):  # pragma: no cover
     """Backpropagation through time of :func:`_mean_field_forward` (see MeanFieldLIF)."""
     steps, batch, n = probability.shape
+    one = np.ones(1, grad_total.dtype)[0]
+    inverse_delta = one / delta
     for b in range(batch):
         grad_potential = np.zeros(n, grad_total.dtype)          # dL/dV_t (after reset)
         grad_spikes_next = np.zeros(n, grad_total.dtype)        # dL/ds_t through step t+1's inhibition
         grad_pre = np.zeros(n, grad_total.dtype)
         for t in range(steps - 1, -1, -1):
+            v_row, p_row = pre_reset[t, b], probability[t, b]
             for j in range(n):
-                v, p = pre_reset[t, b, j], probability[t, b, j]
+                v, p = v_row[j], p_row[j]
                 grad_spike = grad_total[b, j] + grad_spikes_next[j] - grad_potential[j] * v
-                grad_pre[j] = grad_potential[j] * (1 - p) + grad_spike * p * (1 - p) / delta
+                grad_pre[j] = grad_potential[j] * (one - p) + grad_spike * p * (one - p) * inverse_delta
                 grad_current[b, j] += leak * grad_pre[j]
-                grad_potential[j] = (1 - leak) * grad_pre[j]
+                grad_potential[j] = (one - leak) * grad_pre[j]
             grad_pre_sum = grad_pre.sum()
             for j in range(n):   # inhibition at step t came from the spikes of step t-1
                 grad_spikes_next[j] = -leak * w_inh * (grad_pre_sum - grad_pre[j])

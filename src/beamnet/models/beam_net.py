@@ -84,10 +84,11 @@ class BEAMNet(nn.Module):
     def forward(self, spike_times: torch.Tensor, active: torch.Tensor, stochastic: bool = False,
                 generator: torch.Generator | None = None) -> BeamNetOutput:
         loop = self.settings["loop"]
-        refined = predictive_coding_loop(spike_times, active, self.coincidence.pattern_times.detach(),
+        times_by_input = self.coincidence.times_by_input()            # (D, N), computed once
+        refined = predictive_coding_loop(spike_times, active, times_by_input.detach().t(),
                                          self.settings["tau_c_ms"], loop["beta"], loop["pull"],
                                          loop["max_iterations"], loop["tolerance"])
-        similarity = self.coincidence(refined.spike_times, active)
+        similarity = self.coincidence(refined.spike_times, active, times_by_input)
         lif = self.lif(similarity + self.bias, stochastic=stochastic, generator=generator)
         alpha = self.attention(lif.rates)
         return BeamNetOutput(alpha=alpha, probabilities=alpha / alpha.sum(1, keepdim=True),

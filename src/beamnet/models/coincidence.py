@@ -130,10 +130,14 @@ class CoincidenceDetector(nn.Module):
         self.pattern_logits = nn.Parameter(torch.zeros(n_inputs, n_patterns))
         self.weights = nn.Parameter(torch.zeros(n_inputs, n_patterns))
 
+    def times_by_input(self) -> torch.Tensor:
+        """t_i(x_j) stored input-major, shape (D, N), in [0, T_ref] ms."""
+        return self.t_ref * torch.sigmoid(self.pattern_logits)
+
     @property
     def pattern_times(self) -> torch.Tensor:
         """t_i(x_j), shape (N, D), in [0, T_ref] ms (a transposed view of the stored rows)."""
-        return self.t_ref * torch.sigmoid(self.pattern_logits).t()
+        return self.times_by_input().t()
 
     @property
     def pattern_weights(self) -> torch.Tensor:
@@ -161,12 +165,16 @@ class CoincidenceDetector(nn.Module):
         self.weights.copy_((drive / mean_active * (1.0 + 0.1 * noise)).t())
         return pick
 
-    def forward(self, spike_times: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-        """S_j(xi) for a batch: spike times (B, D) in ms and active mask (B, D) -> (B, N)."""
+    def forward(self, spike_times: torch.Tensor, active: torch.Tensor,
+                times_by_input: torch.Tensor | None = None) -> torch.Tensor:
+        """S_j(xi) for a batch: spike times (B, D) in ms and active mask (B, D) -> (B, N).
+
+        ``times_by_input`` is :meth:`times_by_input` when the caller has it already."""
         sample, source = active.nonzero(as_tuple=True)               # the batch's input spikes
+        if times_by_input is None:
+            times_by_input = self.times_by_input()
         return EventCoincidence.apply(spike_times[sample, source].detach().contiguous(), sample, source,
-                                      self.t_ref * torch.sigmoid(self.pattern_logits), self.weights,
-                                      active.shape[0], self.tau_c)
+                                      times_by_input, self.weights, active.shape[0], self.tau_c)
 
     def synaptic_events(self, active: torch.Tensor) -> torch.Tensor:
         """Synaptic operations per sample: every input spike reaches all N patterns."""
