@@ -266,7 +266,7 @@ def test_rate_snn_export_matches_torch_in_numpy(exported_rate_snn):
     samples = len(inputs["labels"])
     predictions = []
     for s in range(samples):
-        out = simulate_rate_snn_sample(net, *sample_events(net, inputs["offsets"], inputs["input_index"],
+        out = simulate_rate_snn_sample(net, *sample_events(inputs["offsets"], inputs["input_index"],
                                                            inputs["step_index"], s))
         assert out["largest_input"] < 2 ** 15 and out["largest_v"] < 2 ** 23 - 64
         predictions.append(int(np.argmax(out["logits"])))
@@ -291,3 +291,24 @@ def test_runner_refuses_inputs_made_for_another_network(exported_tiny, exported_
         run(exported_tiny[0] / "network.npz", exported_rate_snn[0] / "inputs.npz", tmp_path / "p.csv",
             tmp_path / "s.json", chunk_samples=4, limit=2, use_lava=False)
     assert not (tmp_path / "p.csv").exists()
+
+
+@needs_lava
+def test_rate_snn_reference_matches_lava_with_a_negative_readout_exponent(tmp_path):
+    """W2 and b2 reach the readout through two Dense processes, each shifting its own sum: with
+    output_exp = -2, (10 >> 2) + (6 >> 2) = 3, not (10 + 6) >> 2 = 4. The reference must agree
+    with lava bit for bit there too."""
+    net = tiny_rate_network(n_hidden=2, hidden_mant=np.array([[100, 0, 0], [0, 100, 0]], np.int16),
+                            output_mant=np.array([[10, 6, 6], [-6, 14, 2]], np.int16), output_exp=-2)
+    np.savez(tmp_path / "network.npz", **net)
+    steps = [np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3, 4]), np.array([1, 3])]
+    sources = [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1, 0]), np.array([1, 1])]
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in steps])])
+    inputs = {"format_version": FORMAT_VERSION, "network_kind": "rate_snn", "offsets": offsets,
+              "input_index": np.concatenate(sources).astype(np.int32), "step_index": np.concatenate(steps).astype(np.int16),
+              "labels": np.zeros(3, np.int64), "sample_ids": np.arange(3), "torch_prediction": np.zeros(3, np.int64),
+              "torch_prediction_deterministic": np.zeros(3, np.int64), "steps": 6, "n_inputs": 2, "dataset": "digits"}
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    summary = lava_run_summary((tmp_path, None), tmp_path, "--chunk-samples", "3")
+    assert summary["reference_mismatches"] == 0 and summary["samples"] == 3
+    assert summary["mean_neuron_spikes"] > 0

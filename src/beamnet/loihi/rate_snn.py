@@ -17,7 +17,8 @@ maps onto Loihi exactly but for 8-bit weights and Loihi's 12-bit decay:
   dt / tau_m)``, ``vth = theta V_s / 64``; weights ``[W1 | b1] V_s / 64`` as 8-bit mantissas
   with one exponent, V_s = 2**v_scale_log2 units per unit of V;
 - readout neurons: the same leak, a threshold they never reach, weights ``[W2 | b2] V_o / 64``
-  (a second bias line fires at steps 1..T, in step with the hidden spikes). Their membrane v
+  (a second bias line fires at steps 1..T, in step with the hidden spikes; W2 and b2 are two
+  Dense processes, so each sum is shifted by the exponent on its own). Their membrane v
   is R_t V_o; a Monitor reads it, and the prediction is the argmax of sum_t v_t (the positive
   scale 1 / (T V_o) does not change it; ties go to the lowest class, as torch's argmax).
 
@@ -92,7 +93,7 @@ def check_rate_snn(archive: Any, keys: set[str], source: str) -> dict[str, Any]:
     return net
 
 
-def sample_events(net: dict[str, Any], offsets: np.ndarray, input_index: np.ndarray, step_index: np.ndarray,
+def sample_events(offsets: np.ndarray, input_index: np.ndarray, step_index: np.ndarray,
                   sample: int) -> tuple[np.ndarray, np.ndarray]:
     """(step, input) of one sample's input spikes, from the inputs archive's CSR arrays."""
     begin, end = int(offsets[sample]), int(offsets[sample + 1])
@@ -122,8 +123,9 @@ def simulate_rate_snn_sample(net: dict[str, Any], steps_of_spikes: np.ndarray, i
         fired = v_hidden > vth
         v_hidden[fired] = 0
         raster[t] = fired
-        out_rows = np.append(np.flatnonzero(fired), h)                       # hidden spikes + bias line
-        a_out = shift(output_mant[:, out_rows].sum(1), net["output_exp"])
+        # two Dense processes (hidden spikes, bias line), each shifting its own sum
+        a_out = (shift(output_mant[:, np.flatnonzero(fired)].sum(1), net["output_exp"])
+                 + shift(output_mant[:, h], net["output_exp"]))
         v_out = np.clip(decay(v_out, net["output_dv"]) + np.left_shift(a_out, ACT_SHIFT), -UV_LIMIT + 1, UV_LIMIT - 1)
         trace[t] = v_out
         largest_input = max(largest_input, int(np.abs(a_in).max(initial=0)), int(np.abs(a_out).max(initial=0)))

@@ -4,7 +4,8 @@ Two kinds of network (the archive's ``network_kind``): BEAM-Net, below, and the 
 baseline (:func:`build_and_run_rate_snn`, format in :mod:`beamnet.loihi.rate_snn`).
 
 Runs in the Python 3.10 lava-nc environment and imports NumPy, lava and the standard library
-only (plus the torch-free :mod:`beamnet.loihi.fixed_point` and :mod:`beamnet.energy`)::
+only (plus the torch-free :mod:`beamnet.loihi.fixed_point`, :mod:`beamnet.loihi.rate_snn` and
+:mod:`beamnet.energy`)::
 
     python src/beamnet/loihi/run_lava.py --network network.npz --inputs inputs.npz \
         --predictions predictions.csv --summary summary.json [--chunk-samples 20] [--limit N]
@@ -21,9 +22,10 @@ holds: the grid points that chunk's samples use). Every sample is also run throu
 reference (:func:`beamnet.loihi.fixed_point.simulate_sample`) and the two must agree bit for
 bit (spike rasters and evidence); a mismatch is reported in the summary.
 
-Measured per sample: spikes of the pattern and relay neurons (lava Monitors), input-line
-spikes, synaptic events (each spike times the non-zero synapses it reaches), neuron updates
-(every neuron every step), and Eq. 25 energy on the ``loihi`` platform from those counts.
+Measured per sample: spikes of the pattern and relay neurons (BEAM-Net) or of the hidden
+neurons (rate-SNN), read by lava Monitors; input-line spikes; synaptic events (each spike times
+the non-zero synapses it reaches); neuron updates (every neuron every step); and Eq. 25 energy
+on the ``loihi`` platform from those counts.
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ def rate_snn_counts(net: dict, spike_inputs: np.ndarray, raster: np.ndarray) -> 
 def rate_snn_rows(net: dict, inputs: dict[str, np.ndarray], samples: int, chunk_samples: int,
                   use_lava: bool) -> tuple[list[dict], int, int]:
     """Per-sample rows of a rate-SNN run, the lava-vs-reference mismatches and overflows."""
-    events = [sample_events(net, inputs["offsets"], inputs["input_index"], inputs["step_index"], s)
+    events = [sample_events(inputs["offsets"], inputs["input_index"], inputs["step_index"], s)
               for s in range(samples)]
     per, steps = rate_period(net), net["steps"]
     rows, mismatches, overflow = [], 0, 0
