@@ -131,3 +131,18 @@ def test_calibration_fits_scale_and_power_without_changing_predictions(tiny_trai
     assert scale_only["power"] == 1.0
     assert nll <= scale_only_nll + 1e-9
     assert torch.equal(prediction, scale_only_prediction)
+
+
+def test_resume_state_of_another_checkpoint_format_is_ignored(tiny_training_config, digits_caches, tmp_path) -> None:
+    """A resume file written with another checkpoint format (e.g. the (N, D) layout of format 1)
+    is not loaded: training starts again and still ends with the reference bytes."""
+    reference = _train(tiny_training_config, digits_caches, tmp_path / "full")
+    partial = _train(tiny_training_config, digits_caches, tmp_path / "cut", stop_after_epochs=1)
+    resume = partial.with_name(partial.name + ".resume")
+    state = torch.load(resume, weights_only=False)
+    state["format_version"] = training.CHECKPOINT_FORMAT - 1
+    state["model_state"] = {key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
+                            for key, value in state["model_state"].items()}
+    torch.save(state, resume)
+    resumed = _train(tiny_training_config, digits_caches, tmp_path / "cut")
+    assert resumed.read_bytes() == reference.read_bytes()

@@ -238,7 +238,8 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
     resume = _resume_path(checkpoint)
     if resume.exists():
         state = torch.load(resume, weights_only=False)
-        if state["config_hash"] == digest and state["seed"] == seed and state["model"] == model_name:
+        if (state.get("format_version") == CHECKPOINT_FORMAT and state["config_hash"] == digest
+                and state["seed"] == seed and state["model"] == model_name):
             model.load_state_dict(state["model_state"])
             optimiser.load_state_dict(state["optimiser_state"])
             scheduler.load_state_dict(state["scheduler_state"])
@@ -248,7 +249,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
             best = state.get("best")
             log.info("resuming %s from epoch %d", resume, start_epoch)
         else:
-            log.info("ignoring %s: it was made with another config, seed or model", resume)
+            log.info("ignoring %s: it was made with another checkpoint format, config, seed or model", resume)
 
     for epoch in range(start_epoch, epochs):
         if stop_after_epochs is not None and epoch - start_epoch >= stop_after_epochs:
@@ -285,7 +286,8 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
                  "iterations %.2f (%.1f s)", epoch + 1, epochs, history[-1]["train_loss"], val["loss"],
                  val["accuracy"], val["ece"], val["activity"], val["iterations"], wall_times[-1])
         with atomic_paths(resume) as (temp,):
-            temp.write_bytes(torch_bytes({"config_hash": digest, "seed": seed, "model": model_name, "epoch": epoch + 1,
+            temp.write_bytes(torch_bytes({"format_version": CHECKPOINT_FORMAT, "config_hash": digest, "seed": seed,
+                        "model": model_name, "epoch": epoch + 1,
                         "model_state": model.state_dict(), "optimiser_state": optimiser.state_dict(),
                         "scheduler_state": scheduler.state_dict(),
                         "generator_state": generator.get_state(),

@@ -32,6 +32,7 @@ from beamnet.loihi.fixed_point import (
     A_IN_LIMIT,
     BIAS_MANT_RANGE,
     FORMAT_VERSION,
+    STOP_WEIGHT_MANT,
     UV_LIMIT,
     VTH_MAX,
     WEIGHT_EXP_RANGE,
@@ -103,9 +104,11 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
         scale_log2 = None
         for k in range(23, 4, -1):
             q = leak * 2.0 ** k / 64
-            stop_magnitude = 255 * 2.0 ** _exp_for(_stop_needed(q, drive_absmax, theta_eff * 2.0 ** k / 64,
-                                                                np.abs(bias).max(initial=0) * leak * 2.0 ** k), 255)
+            stop_needed = _stop_needed(q, drive_absmax, round(theta_eff * 2.0 ** k / 64),
+                                       np.abs(bias).max(initial=0) * leak * 2.0 ** k)
+            stop_magnitude = abs(STOP_WEIGHT_MANT) * 2.0 ** _exp_for(stop_needed, abs(STOP_WEIGHT_MANT))
             fits = (q * (drive_absmax * DRIVE_HEADROOM + 4 * s["w_inh"]) < A_IN_LIMIT / 2
+                    and stop_needed <= stop_magnitude
                     and stop_magnitude + q * 4 * s["w_inh"] < A_IN_LIMIT
                     and theta_eff * 2.0 ** k / 64 <= VTH_MAX
                     and np.abs(bias).max(initial=0) * leak * 2.0 ** k <= BIAS_MANT_RANGE[1] * 2 ** 7)
@@ -241,7 +244,7 @@ def rate_snn_ranges(model, spikes: torch.Tensor) -> dict[str, float]:
 
 
 def _largest_scale(input_max: float, v_max: float, weight_max: float, v_limit: float,
-                   threshold: float | None = None) -> int:
+                   threshold: float | None = None, layer: str = "layer") -> int:
     """Largest log2 scale V_s <= 2**23 with |a_in| < 2**15 and |v| < v_limit (with headroom),
     mantissas that fit one exponent, and a threshold (if any) within 17 bits and >= 64 units."""
     for k in range(23, 0, -1):
@@ -252,7 +255,8 @@ def _largest_scale(input_max: float, v_max: float, weight_max: float, v_limit: f
             fits = fits and 64 <= threshold * units <= VTH_MAX
         if fits:
             return k
-    raise ValueError(f"no fixed-point scale fits inputs of {input_max:.3g} and potentials of {v_max:.3g}")
+    raise ValueError(f"{layer}: no fixed-point scale fits synaptic inputs of {input_max:.3g} and potentials of "
+                     f"{v_max:.3g} (model units) in Loihi's 16-bit inputs and 24-bit membranes")
 
 
 def quantise_rate_snn(model, spikes: torch.Tensor, dt: float) -> dict[str, Any]:
@@ -262,9 +266,9 @@ def quantise_rate_snn(model, spikes: torch.Tensor, dt: float) -> dict[str, Any]:
     hidden = torch.cat([model.hidden.weight, model.hidden.bias[:, None]], 1).detach().double().numpy()
     output = torch.cat([model.output.weight, model.output.bias[:, None]], 1).detach().double().numpy()
     hidden_k = _largest_scale(ranges["hidden_input"], ranges["hidden_v"], float(np.abs(hidden).max()),
-                              UV_LIMIT, threshold)
+                              UV_LIMIT, threshold, layer="rate-SNN hidden layer")
     output_k = _largest_scale(ranges["output_input"], ranges["output_v"], float(np.abs(output).max()),
-                              VTH_MAX * 2 ** 6)
+                              VTH_MAX * 2 ** 6, layer="rate-SNN readout")
     hidden_units, output_units = 2.0 ** hidden_k / 64, 2.0 ** output_k / 64
     hidden_exp = _exp_for(float(np.abs(hidden).max()) * hidden_units, 254)
     output_exp = _exp_for(float(np.abs(output).max()) * output_units, 254)

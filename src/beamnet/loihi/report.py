@@ -1,10 +1,11 @@
 """The lava runner's CSV and JSON -> Parquet tables (the ``loihi_report`` rule, main env).
 
-``results/loihi/{dataset}/seed={seed}/predictions.parquet``: one row per test sample (the
+``results/loihi/{dataset}/{model}/seed={seed}/predictions.parquet``: one row per test sample (the
 runner's CSV: Loihi prediction, NumPy-reference prediction, torch predictions, measured spikes,
 synaptic events, neuron updates, Eq. 25 energy on Loihi). ``results/loihi/summary.{parquet,csv}``:
-one row per run with agreement, accuracy, simulator wall time, measured energy per inference
-and the report's projection (5-7 nJ) beside it.
+one row per run (dataset x model) with agreement, accuracy, simulator wall time, measured
+energy per inference and the report's projection for BEAM-Net (5-7 nJ) beside it
+(``energy_vs_projection`` is computed for every row; for the rate-SNN it is only a scale).
 """
 
 from __future__ import annotations

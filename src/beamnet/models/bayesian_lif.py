@@ -26,6 +26,7 @@ import numba
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 @dataclass
@@ -118,6 +119,7 @@ class MeanFieldLIF(torch.autograd.Function):
         return total
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_total: torch.Tensor):  # type: ignore[override]
         pre_reset, probability = ctx.saved_tensors
         leak, delta, w_inh = ctx.constants

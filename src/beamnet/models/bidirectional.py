@@ -23,9 +23,11 @@ whole segment between them, where every gamma in [0, 1] puts the update (the CCC
 Ramsauer et al. 2020; mean-shift's for a Gaussian kernel). The loop records E per iteration.
 
 :func:`predictive_coding_loop` runs the loop per sample over its firing inputs only, as one
-compiled function (numba; sums in float64); :func:`predictive_coding_loop_reference` is the
-same loop in batched tensor operations (dense BLAS products over all inputs), kept as the
-reference the compiled one is tested against.
+compiled function (numba; sums in float64, which ``fastmath`` lets the compiler vectorise and
+reorder: the same bytes on one machine, possibly not in the last bits across CPUs with other
+vector widths); :func:`predictive_coding_loop_reference` is the same loop in batched tensor
+operations (dense BLAS products over all inputs, with :func:`hopfield_similarity` and
+:func:`loop_energy`), kept as the reference the compiled one is tested against.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ That is 2 N D parameters (the BEAM-Net README's 202,778 for N = 128 on 784 input
 
 Event-driven evaluation: only inputs that fire cost work, as on neuromorphic hardware. The
 firing inputs of a batch form one list of (sample, input, time) events; each event reads its
-input's column of pattern times and weights and adds w_ij kappa(t - t_ij) to the N pattern
-neurons of its sample (``index_add``). Each input spike is one synaptic event on each of the
-N pattern neurons; silent inputs cost nothing.
+input's row of pattern times and weights (both stored input-major, (D, N)) and adds
+w_ij kappa(t - t_ij) to the N pattern neurons of its sample. Each input spike is one synaptic
+event on each of the N pattern neurons; silent inputs cost nothing.
 
 The event sum and its gradient are one autograd function (:class:`EventCoincidence`) whose
 passes are compiled loops over (event, pattern) pairs (numba) around one vectorised exp:
@@ -26,16 +26,18 @@ import numba
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 def coincidence_kernel(delta_t: torch.Tensor, tau_c: float) -> torch.Tensor:
-    """Eq. 22: kappa(d) = exp(-d^2 / (2 tau_c^2))."""
+    """Eq. 22: kappa(d) = exp(-d^2 / (2 tau_c^2)) (the definition the compiled sum is tested against)."""
     return torch.exp(-delta_t.square() / (2.0 * tau_c**2))
 
 
 @numba.njit(cache=True, nogil=True)
 def _kernel_exponents(event_times, source, times_by_input, inverse_width, exponents):  # pragma: no cover - compiled
-    """exponents[e, j] = -(t_e - T[i_e, j])^2 / (2 tau_c^2): gather and square in one pass."""
+    """exponents[e, j] = -(t_e - T[i_e, j])^2 / (2 tau_c^2): gather and square in one pass
+    (``inverse_width`` is -1 / (2 tau_c^2))."""
     for e in range(event_times.shape[0]):
         i, t = source[e], event_times[e]
         for j in range(times_by_input.shape[1]):
@@ -99,6 +101,7 @@ class EventCoincidence(torch.autograd.Function):
         return similarity
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_similarity: torch.Tensor):  # type: ignore[override]
         kappa, event_times, sample, source, times_by_input, weights_by_input = ctx.saved_tensors
         grad_times = torch.zeros_like(times_by_input)
