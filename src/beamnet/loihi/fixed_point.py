@@ -77,6 +77,38 @@ def _scalar(archive: Any, key: str) -> int:
     return int(np.asarray(archive[key]).item())
 
 
+MIXED_SIGN_RANGE = "even 8-bit mixed-sign mantissas in [-256, 254]"
+
+
+def read_archive(archive: Any, keys: set[str], scalar_keys: tuple[str, ...], array_keys: tuple[str, ...],
+                 kind: str, source: str) -> dict[str, Any]:
+    """The archive as a dict: integer scalars, int64 arrays, every other key as stored; refused
+    naming the keys it lacks."""
+    missing = [k for k in (*scalar_keys, *array_keys) if k not in keys]
+    if missing:
+        raise ArchiveError(f"{source}: missing keys {missing}")
+    net: dict[str, Any] = {k: _scalar(archive, k) for k in scalar_keys}
+    for k in array_keys:
+        net[k] = np.asarray(archive[k]).astype(np.int64)
+    for k in keys - set(net):
+        net[k] = np.asarray(archive[k])
+    net["network_kind"] = kind
+    return net
+
+
+def range_check(source: str):
+    """``need(ok, key, what)``: raise :class:`ArchiveError` naming the key and the expected range."""
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ArchiveError(f"{source}: '{key}' out of range: expected {what}")
+    return need
+
+
+def mixed_sign_mantissas(mant: np.ndarray) -> bool:
+    """Mixed-sign 8-bit Dense mantissas: even values in [-256, 254]."""
+    return bool(mant.min(initial=0) >= -256 and mant.max(initial=0) <= 254 and not np.any(mant % 2))
+
+
 def check_network(archive: Any, source: str = "network archive") -> dict[str, Any]:
     """Validate an exported network (a mapping or an open ``np.load``); return it as a dict.
 
@@ -97,25 +129,11 @@ def check_network(archive: Any, source: str = "network archive") -> dict[str, An
         from beamnet.loihi.rate_snn import check_rate_snn
 
         return check_rate_snn(archive, keys, source)
-    missing = [k for k in (*SCALAR_KEYS, *ARRAY_KEYS) if k not in keys]
-    if missing:
-        raise ArchiveError(f"{source}: missing keys {missing}")
-    net = {k: _scalar(archive, k) for k in SCALAR_KEYS}
-    for k in ARRAY_KEYS:
-        net[k] = np.asarray(archive[k]).astype(np.int64)
-    for k in keys - set(net):
-        net[k] = np.asarray(archive[k])
-    net["network_kind"] = kind
-
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ArchiveError(f"{source}: '{key}' out of range: expected {what}")
-
+    net = read_archive(archive, keys, SCALAR_KEYS, ARRAY_KEYS, kind, source)
+    need = range_check(source)
     n, d, g, k = net["n_patterns"], net["n_inputs"], net["grid_points"], net["n_classes"]
     need(net["coincidence_mant"].shape == (n, d, g), "coincidence_mant", f"shape ({n}, {d}, {g})")
-    cm = net["coincidence_mant"]
-    need(cm.min(initial=0) >= -256 and cm.max(initial=0) <= 254 and not np.any(cm % 2),
-         "coincidence_mant", "even 8-bit mixed-sign mantissas in [-256, 254]")
+    need(mixed_sign_mantissas(net["coincidence_mant"]), "coincidence_mant", MIXED_SIGN_RANGE)
     for key in ("coincidence_exp", "inhibition_exp", "readout_exp", "stop_exp"):
         need(WEIGHT_EXP_RANGE[0] <= net[key] <= WEIGHT_EXP_RANGE[1], key, f"an exponent in {list(WEIGHT_EXP_RANGE)}")
     need(-255 <= net["inhibition_mant"] <= 0, "inhibition_mant", "an 8-bit inhibitory mantissa in [-255, 0]")

@@ -40,12 +40,15 @@ import numpy as np
 from beamnet.loihi.fixed_point import (
     ACT_SHIFT,
     DECAY_MAX,
+    MIXED_SIGN_RANGE,
     UV_LIMIT,
     VTH_MAX,
     VTH_SHIFT,
     WEIGHT_EXP_RANGE,
-    ArchiveError,
     decay,
+    mixed_sign_mantissas,
+    range_check,
+    read_archive,
     shift,
 )
 
@@ -63,27 +66,13 @@ def rate_period(net: dict[str, Any]) -> int:
 
 def check_rate_snn(archive: Any, keys: set[str], source: str) -> dict[str, Any]:
     """Validate a rate-SNN network archive; return it as a dict (see the module docstring)."""
-    missing = [k for k in (*SCALAR_KEYS, *ARRAY_KEYS) if k not in keys]
-    if missing:
-        raise ArchiveError(f"{source}: missing keys {missing}")
-    net: dict[str, Any] = {k: int(np.asarray(archive[k]).item()) for k in SCALAR_KEYS}
-    for k in ARRAY_KEYS:
-        net[k] = np.asarray(archive[k]).astype(np.int64)
-    for k in keys - set(net):
-        net[k] = np.asarray(archive[k])
-    net["network_kind"] = "rate_snn"
-
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ArchiveError(f"{source}: '{key}' out of range: expected {what}")
-
+    net = read_archive(archive, keys, SCALAR_KEYS, ARRAY_KEYS, "rate_snn", source)
+    need = range_check(source)
     d, h, k = net["n_inputs"], net["n_hidden"], net["n_classes"]
     need(net["hidden_mant"].shape == (h, d + 1), "hidden_mant", f"shape ({h}, {d + 1})")
     need(net["output_mant"].shape == (k, h + 1), "output_mant", f"shape ({k}, {h + 1})")
     for key in ARRAY_KEYS:
-        mant = net[key]
-        need(mant.min(initial=0) >= -256 and mant.max(initial=0) <= 254 and not np.any(mant % 2), key,
-             "even 8-bit mixed-sign mantissas in [-256, 254]")
+        need(mixed_sign_mantissas(net[key]), key, MIXED_SIGN_RANGE)
     for key in ("hidden_exp", "output_exp"):
         need(WEIGHT_EXP_RANGE[0] <= net[key] <= WEIGHT_EXP_RANGE[1], key, f"an exponent in {list(WEIGHT_EXP_RANGE)}")
     for key in ("hidden_dv", "output_dv"):
