@@ -133,6 +133,37 @@ def test_calibration_fits_scale_and_power_without_changing_predictions(tiny_trai
     assert torch.equal(prediction, scale_only_prediction)
 
 
+def test_calibration_fits_the_monte_carlo_predictive_that_evaluation_reports(tiny_training_config, digits_caches,
+                                                                           tmp_path) -> None:
+    """With P passes, the map is fitted to evaluation's predictive, the mean over P passes of
+    sampled spikes: on those same draws its NLL is no worse than that of the map fitted to the
+    mean-field pass, and the same generator seed gives the same map."""
+    from beamnet.evaluate import load_checkpoint, restore_model
+    from beamnet.models.encoder import load_cache
+
+    checkpoint = _train(tiny_training_config, digits_caches, tmp_path)
+    val = load_cache(digits_caches["latency/val"])
+    model = restore_model(load_checkpoint(checkpoint, "digits", "beam_net", val), tiny_training_config, checkpoint)
+    passes = 4
+
+    def monte_carlo_nll() -> float:
+        generator = torch.Generator().manual_seed(7)
+        with torch.no_grad():
+            probabilities = sum(model(val.spike_times, val.active, stochastic=True, generator=generator).probabilities
+                                for _ in range(passes)) / passes
+        return float(-torch.log(probabilities.gather(1, val.labels[:, None])).mean())
+
+    mean_field = training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val))
+    mean_field_nll = monte_carlo_nll()
+    sampled = training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val), passes=passes,
+                                 generator=torch.Generator().manual_seed(7))
+    sampled_nll = monte_carlo_nll()
+    again = training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val), passes=passes,
+                               generator=torch.Generator().manual_seed(7))
+    assert sampled == again
+    assert sampled_nll <= mean_field_nll + 1e-9
+
+
 def test_resume_state_of_another_checkpoint_format_is_ignored(tiny_training_config, digits_caches, tmp_path) -> None:
     """A resume file written with another checkpoint format (e.g. the (N, D) layout of format 1)
     is not loaded: training starts again and still ends with the reference bytes."""

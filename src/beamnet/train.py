@@ -137,15 +137,22 @@ EVIDENCE_POWER_GRID = torch.linspace(0.5, 4.0, 15)
 
 @torch.no_grad()
 def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
-              batch_size: int = 256) -> dict[str, float]:
+              batch_size: int = 256, passes: int = 1,
+              generator: torch.Generator | None = None) -> dict[str, float]:
     """Fit the calibration map on the validation split by NLL (temperature scaling, Guo et al. 2017).
 
     For the baselines one scale multiplies the logits. For BEAM-Net the map acts on the
     Dirichlet evidence e (Eq. 12): alpha = alpha_0 + eta * s * e**gamma, with s and gamma
     fitted together. A scale alone cannot make BEAM-Net more confident than the normalised
     evidence e / sum(e) (its limit as s grows); the power can. Both maps are monotone, so the
-    accuracy is unchanged: only the confidence moves. Values come from fixed grids, so the
-    result is deterministic. Returns {"scale": s, "power": gamma}.
+    accuracy is unchanged: only the confidence moves.
+
+    The map is fitted to the predictive that evaluation reports. With ``passes`` > 1 that is
+    BEAM-Net's Monte-Carlo predictive p = (1/P) sum_p alpha^(p) / A^(p) over P passes of
+    sampled spikes (Eq. 9) drawn from ``generator``; with ``passes`` = 1 it is the mean-field
+    pass. (Fitted to the mean-field pass, the map is too sharp for the sampled one: averaging
+    over passes already spreads the predictive.) Values come from fixed grids and a seeded
+    generator, so the result is deterministic. Returns {"scale": s, "power": gamma}.
     """
     model.eval()
     beam = isinstance(model, BEAMNet)
@@ -154,16 +161,19 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
         model.attention.evidence_power.fill_(1.0)
     else:
         model.logit_scale.fill_(1.0)
+    stochastic = beam and passes > 1
     outputs = []
     for start in range(0, len(data), batch_size):
         index = torch.arange(start, min(start + batch_size, len(data)))
         inputs = model_inputs(model, data, index)
         if beam:
-            outputs.append(model.attention.evidence(model(*inputs).rates))
+            outputs.append(torch.stack([
+                model.attention.evidence(model(*inputs, stochastic=stochastic, generator=generator).rates)
+                for _ in range(passes if stochastic else 1)]))                       # (P, B, K)
         else:
             result = model(*inputs)
             outputs.append(result[0] if isinstance(result, tuple) else result)  # logits
-    raw = torch.cat(outputs)
+    raw = torch.cat(outputs, dim=1 if beam else 0)
     labels = data.labels
     best = {"scale": 1.0, "power": 1.0}
     best_nll = math.inf
@@ -171,7 +181,7 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
         for scale in CALIBRATION_GRID.tolist():
             if beam:
                 alpha = model.attention.concentrations(raw, scale, power)
-                log_p = torch.log(alpha / alpha.sum(1, keepdim=True))
+                log_p = torch.log((alpha / alpha.sum(-1, keepdim=True)).mean(0))
             else:
                 log_p = torch.log_softmax(scale * raw, 1)
             nll = float(-log_p.gather(1, labels[:, None]).mean())
@@ -301,8 +311,10 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
         log.info("keeping epoch %d (val accuracy %.4f, val loss %.4f)", selected_epoch, best["accuracy"],
                  best["loss"])
 
-    calibration = (calibrate(model, val_data, train_settings) if train_settings.get("calibrate", True)
-                   else {"scale": 1.0, "power": 1.0})
+    passes = int(config["evaluate"]["mc_passes"])
+    calibration = (calibrate(model, val_data, train_settings, passes=passes,
+                             generator=torch.Generator().manual_seed(seed))
+                   if train_settings.get("calibrate", True) else {"scale": 1.0, "power": 1.0})
     calibrated = evaluate_split(model, val_data, train_settings, kl_weight_at(epochs - 1, train_settings),
                                 256, ece_bins)
     log.info("calibration scale %.4g power %.3g: val_loss %.4f val_acc %.4f val_ece %.4f", calibration["scale"],
