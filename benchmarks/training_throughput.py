@@ -27,7 +27,7 @@ MODELS = ("beam_net", "ann_mlp", "rate_snn")
 WORKER = r"""
 import json, resource, sys, time
 import torch
-from beamnet.config import load_config
+from beamnet.config import load_config, model_encoding
 from beamnet.models.encoder import load_cache
 from beamnet.train import (evaluate_split, kl_weight_at, model_inputs, run_batch, seed_everything)
 from beamnet.models import build_model, count_parameters
@@ -36,10 +36,10 @@ from beamnet.models.beam_net import BEAMNet
 dataset, model_name, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = load_config("config.yaml")
 generator = seed_everything(0, threads=1)
-encoding = config["model"][model_name]["encoding"]
+encoding = model_encoding(config, model_name, dataset)
 train = load_cache(f"results/cache/{dataset}/{encoding}/train.npz")
 test = load_cache(f"results/cache/{dataset}/{encoding}/test.npz")
-model = build_model(model_name, train.n_inputs, 10, config)
+model = build_model(model_name, train.n_inputs, 10, config, dataset)
 if isinstance(model, BEAMNet):
     model.initialise_from_samples(train.spike_times, train.active, train.labels, generator)
 optimiser = torch.optim.Adam(model.parameters(), lr=config["train"]["learning_rate"])

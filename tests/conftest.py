@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from beamnet.config import encodings_for
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = REPO_ROOT / "config.yaml"
 # Real N-MNIST subset shipped beside the project (read-only; never copied into the repo).
@@ -67,7 +69,7 @@ def first_recording(root: Path, split: str = "Train", digit: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_caches(tmp_path_factory: pytest.TempPathFactory, _default_config: dict[str, Any]) -> dict[str, Path]:
-    """Digits prepared and encoded (latency and rate) once per session, in a temporary folder."""
+    """Digits prepared and encoded (every image encoding) once per session, in a temporary folder."""
     from beamnet.data.prepare import prepare_digits
     from beamnet.encoding import encode_dataset
 
@@ -75,7 +77,7 @@ def digits_caches(tmp_path_factory: pytest.TempPathFactory, _default_config: dic
     manifest, images = root / "manifest.csv", root / "images.npz"
     prepare_digits(_default_config, manifest, images)
     caches: dict[str, Path] = {}
-    for encoding in ("latency", "rate"):
+    for encoding in encodings_for("digits"):
         outputs = [root / encoding / f"{split}.npz" for split in ("train", "val", "test")]
         encode_dataset(_default_config, "digits", encoding, images, manifest, outputs)
         for split, path in zip(("train", "val", "test"), outputs):

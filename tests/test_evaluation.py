@@ -14,6 +14,7 @@ from scipy import special, stats
 
 from beamnet.catalog import build_catalog, migrations
 from beamnet.energy import PLATFORMS, inference_energy_nj
+from beamnet.config import model_encoding
 from beamnet.evaluate import evaluate_checkpoint
 from beamnet.metrics import brier_score, expected_calibration_error, negative_log_likelihood
 from beamnet.models.dirichlet import dirichlet_uncertainty
@@ -105,7 +106,7 @@ def evaluated(tmp_path_factory, digits_caches, _default_config):
     root = tmp_path_factory.mktemp("evaluated")
     outputs = {}
     for model in ("beam_net", "ann_mlp"):
-        encoding = config["model"][model]["encoding"]
+        encoding = model_encoding(config, model, "digits")
         checkpoint = root / "checkpoints" / f"{model}.pt"
         train_model(config, "digits", model, 0, digits_caches[f"{encoding}/train"], digits_caches[f"{encoding}/val"],
                     checkpoint, root / "checkpoints" / f"{model}_history.csv")
@@ -156,7 +157,8 @@ def test_mismatched_checkpoint_is_refused(evaluated, digits_caches, tmp_path) ->
         evaluate_checkpoint(config, "digits", "ann_mlp", 0, checkpoint, digits_caches["rate/test"], tmp_path / "p.parquet")
     wider = dict(config, model=dict(config["model"], beam_net=dict(config["model"]["beam_net"], n_patterns=32)))
     with pytest.raises(ValueError, match="does not fit the configured beam_net"):
-        evaluate_checkpoint(wider, "digits", "beam_net", 0, outputs["beam_net"][0], digits_caches["latency/test"],
+        evaluate_checkpoint(wider, "digits", "beam_net", 0, outputs["beam_net"][0],
+                            digits_caches[f"{model_encoding(config, 'beam_net', 'digits')}/test"],
                             tmp_path / "p.parquet")
     assert not (tmp_path / "p.parquet").exists()
 

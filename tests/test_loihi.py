@@ -14,6 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from beamnet.config import model_encoding
 from beamnet.loihi.fixed_point import (
     FORMAT_VERSION,
     ArchiveError,
@@ -186,7 +187,7 @@ def train_and_export(tmp_path_factory, digits_caches, config, model: str):
     from beamnet.loihi.export import export_beam_net, export_rate_snn
     from beamnet.train import train_model
 
-    encoding = config["model"][model]["encoding"]
+    encoding = model_encoding(config, model, "digits")
     root = tmp_path_factory.mktemp(f"loihi_{model}")
     checkpoint = root / "model.pt"
     train_model(config, "digits", model, 0, digits_caches[f"{encoding}/train"], digits_caches[f"{encoding}/val"],

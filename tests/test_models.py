@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
+from beamnet.config import ConfigError, encoded_input_count, model_encoding
 from beamnet.models import beam_net_parameter_count, build_model, count_parameters
 from beamnet.models.bayesian_lif import BayesianLIF
 from beamnet.models.coincidence import CoincidenceDetector, coincidence_kernel
@@ -107,13 +110,15 @@ def test_evidential_kl_is_zero_without_misleading_evidence() -> None:
     assert torch.all(evidential_kl(misleading, labels) > 0.1)
 
 
-@pytest.mark.parametrize("n_inputs", [64, 2312, 6936])
+@pytest.mark.parametrize(("dataset", "n_inputs"), [("digits", 64), ("digits_saccade", 2400), ("nmnist", 6936)])
 @pytest.mark.parametrize("baseline", ["ann_mlp", "rate_snn"])
-def test_baselines_match_beam_net_parameter_count(default_config, n_inputs: int, baseline: str) -> None:
-    """Baselines have BEAM-Net's parameter count within the configured +-20 %."""
-    beam = build_model("beam_net", n_inputs, 10, default_config)
-    other = build_model(baseline, n_inputs, 10, default_config)
-    target = beam_net_parameter_count(n_inputs, 10, default_config["model"]["beam_net"]["n_patterns"])
+def test_baselines_match_beam_net_parameter_count(default_config, dataset: str, n_inputs: int, baseline: str) -> None:
+    """Baselines have BEAM-Net's parameter count on the same dataset within the configured +-20 %,
+    counted with BEAM-Net's own inputs there (population coding gives each pixel l of them)."""
+    beam_inputs = encoded_input_count(default_config, model_encoding(default_config, "beam_net", dataset), n_inputs)
+    beam = build_model("beam_net", beam_inputs, 10, default_config, dataset)
+    other = build_model(baseline, n_inputs, 10, default_config, dataset)
+    target = beam_net_parameter_count(beam_inputs, 10, default_config["model"]["beam_net"]["n_patterns"])
     assert count_parameters(beam) == target
     tolerance = default_config["model"]["parameter_tolerance"]
     assert abs(count_parameters(other) - target) <= tolerance * target
@@ -121,4 +126,18 @@ def test_baselines_match_beam_net_parameter_count(default_config, n_inputs: int,
 
 def test_unknown_model_is_refused(default_config) -> None:
     with pytest.raises(ValueError, match="model 'transformer'"):
-        build_model("transformer", 64, 10, default_config)
+        build_model("transformer", 64, 10, default_config, "digits")
+
+
+def test_auto_encoding_is_population_for_images_and_latency_for_events(default_config) -> None:
+    """'auto' reads the W-TCRL population cache where intensities exist, the event latency cache
+    elsewhere; an encoding a dataset lacks is refused with the key, value and dataset named."""
+    config = copy.deepcopy(default_config)
+    config["model"]["beam_net"]["encoding"] = "auto"
+    assert model_encoding(config, "beam_net", "digits") == "population"
+    assert model_encoding(config, "beam_net", "digits_saccade") == "latency"
+    assert model_encoding(config, "beam_net", "nmnist") == "latency"
+    assert encoded_input_count(config, "population", 64) == 64 * config["encoding"]["population"]["neurons_per_input"]
+    config["model"]["beam_net"]["encoding"] = "population"
+    with pytest.raises(ConfigError, match=r"model.beam_net.encoding: 'population' is not available for dataset 'nmnist'"):
+        model_encoding(config, "beam_net", "nmnist")

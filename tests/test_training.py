@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import beamnet.train as training
+from beamnet.config import model_encoding
 from beamnet.train import TrainingDiverged, train_model
 
 
 def _train(config, caches, out: Path, model: str = "beam_net", seed: int = 0, **kwargs) -> Path:
-    encoding = config["model"][model]["encoding"]
+    encoding = model_encoding(config, model, "digits")
     checkpoint = out / f"{model}_seed={seed}.pt"
     train_model(config, "digits", model, seed, caches[f"{encoding}/train"], caches[f"{encoding}/val"],
                 checkpoint, out / f"{model}_seed={seed}_history.csv", threads=1, **kwargs)
@@ -111,7 +112,7 @@ def test_calibration_fits_scale_and_power_without_changing_predictions(tiny_trai
     from beamnet.models.encoder import load_cache
 
     checkpoint = _train(tiny_training_config, digits_caches, tmp_path)
-    val = load_cache(digits_caches["latency/val"])
+    val = load_cache(digits_caches[f"{model_encoding(tiny_training_config, 'beam_net', 'digits')}/val"])
     model = restore_model(load_checkpoint(checkpoint, "digits", "beam_net", val), tiny_training_config, checkpoint)
 
     def val_nll_and_prediction() -> tuple[float, torch.Tensor]:
@@ -142,7 +143,7 @@ def test_calibration_fits_the_monte_carlo_predictive_that_evaluation_reports(tin
     from beamnet.models.encoder import load_cache
 
     checkpoint = _train(tiny_training_config, digits_caches, tmp_path)
-    val = load_cache(digits_caches["latency/val"])
+    val = load_cache(digits_caches[f"{model_encoding(tiny_training_config, 'beam_net', 'digits')}/val"])
     model = restore_model(load_checkpoint(checkpoint, "digits", "beam_net", val), tiny_training_config, checkpoint)
     passes = 4
 

@@ -43,6 +43,30 @@ def encodings_for(dataset: str) -> tuple[str, ...]:
     return EVENT_ENCODINGS if dataset in EVENT_DATASETS else IMAGE_ENCODINGS
 
 
+def model_encoding(config: Mapping[str, Any], model: str, dataset: str) -> str:
+    """The spike cache ``model`` reads on ``dataset``: ``model.<model>.encoding``.
+
+    ``auto`` picks the W-TCRL population code (Eq. 7 per receptive field) where the dataset
+    has static intensities, and the latency code of the events where it has none.
+    """
+    chosen = config["model"][model]["encoding"]
+    available = encodings_for(dataset)
+    if chosen == "auto":
+        return "population" if "population" in available else "latency"
+    if chosen not in available:
+        raise ConfigError(f"model.{model}.encoding: '{chosen}' is not available for dataset '{dataset}': "
+                          f"expected 'auto' or one of {list(available)}")
+    return chosen
+
+
+def encoded_input_count(config: Mapping[str, Any], encoding: str, channels: int) -> int:
+    """Inputs D of a cache whose latency code has ``channels`` inputs: population coding gives
+    each channel ``encoding.population.neurons_per_input`` receptive fields (W-TCRL §2.2)."""
+    if encoding == "population":
+        return channels * int(config["encoding"]["population"]["neurons_per_input"])
+    return channels
+
+
 class ConfigError(ValueError):
     """A configuration value breaks the schema or a theory constraint."""
 

@@ -66,7 +66,7 @@ def load_checkpoint(path: Path, dataset: str, model_name: str, data: EncodedSpli
 def restore_model(payload: Mapping[str, Any], config: Mapping[str, Any], path: Path) -> torch.nn.Module:
     """The model of a checkpoint (from :func:`load_checkpoint`), in eval mode; a checkpoint that
     does not fit the configured architecture is refused naming the file."""
-    model = build_model(payload["model"], payload["n_inputs"], payload["n_classes"], config)
+    model = build_model(payload["model"], payload["n_inputs"], payload["n_classes"], config, payload["dataset"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -40,7 +40,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from beamnet.config import theory_bound_iterations
+from beamnet.config import model_encoding, theory_bound_iterations
 from beamnet.io import atomic_paths
 
 MODEL_NAMES = {"beam_net": "BEAM-Net", "ann_mlp": "ANN-MLP", "rate_snn": "Rate-coded SNN"}
@@ -103,10 +103,21 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: 
     return "\n".join(lines) + "\n"
 
 
+def beam_net_codes(config: Mapping[str, Any]) -> str:
+    """Which spike code BEAM-Net reads on each configured dataset, e.g. 'population (l = 5) on digits; ...'."""
+    by_code: dict[str, list[str]] = {}
+    for dataset in config["datasets"]:
+        by_code.setdefault(model_encoding(config, "beam_net", dataset), []).append(dataset)
+    neurons = config["encoding"]["population"]["neurons_per_input"]
+    label = {"population": f"population (l = {neurons})", "latency": "latency"}
+    return "; ".join(f"{label.get(code, code)} on {', '.join(datasets)}" for code, datasets in by_code.items())
+
+
 def config_table(config: Mapping[str, Any]) -> str:
     """The knobs the report's results depend on, with the equation each comes from."""
     beam, encoding, train = config["model"]["beam_net"], config["encoding"], config["train"]
     rows = [
+        ("BEAM-Net input code per dataset", beam_net_codes(config), "Eq. 7, W-TCRL"),
         ("Stored patterns N", beam["n_patterns"], "Eqs. 21-22"),
         ("Spike-time window T_ref, latency tau (ms)", f"{encoding['t_ref_ms']:g}, {encoding['tau_ms']:g}", "Eq. 7"),
         ("Coincidence window tau_c (ms)", f"{beam['tau_c_ms']:g}", "Eqs. 21-22"),

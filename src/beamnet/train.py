@@ -229,7 +229,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
     if train_data.dataset != dataset or val_data.dataset != dataset:
         raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset "
                          f"'{train_data.dataset}', expected '{dataset}'")
-    model = build_model(model_name, train_data.n_inputs, N_CLASSES, config)
+    model = build_model(model_name, train_data.n_inputs, N_CLASSES, config, dataset)
     if isinstance(model, BEAMNet):
         model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels,
                                       generator)

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from snakemake.settings.types import DeploymentMethod
 
 from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory, encodings_for
+from beamnet.config import model_encoding as beamnet_model_encoding
 from beamnet.data.nmnist import nmnist_available
 
 # The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
@@ -84,8 +85,12 @@ def cache_paths(dataset, encoding):
                   encoding=encoding, split=SPLITS)
 
 
-def model_encoding(model):
-    return config["model"][model]["encoding"]
+def model_encoding(model, dataset):
+    """The cache ``model`` reads on ``dataset`` (``auto``: population for images, else latency)."""
+    try:
+        return beamnet_model_encoding(config, model, dataset)
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
 
 
 def checkpoint_paths(datasets=None):
@@ -140,14 +145,14 @@ def encode_inputs(wildcards):
 
 
 def train_inputs(wildcards):
-    encoding = model_encoding(wildcards.model)
+    encoding = model_encoding(wildcards.model, wildcards.dataset)
     caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, encoding)))
     code = source_files(*SHARED_MODEL_CODE, *MODEL_CODE[wildcards.model])
     return {"train": caches["train"], "val": caches["val"], "code": code}
 
 
 def evaluate_inputs(wildcards):
-    encoding = model_encoding(wildcards.model)
+    encoding = model_encoding(wildcards.model, wildcards.dataset)
     return {
         "checkpoint": f"results/checkpoints/{wildcards.dataset}/{wildcards.model}/seed={wildcards.seed}.pt",
         "test": cache_paths(wildcards.dataset, encoding)[SPLITS.index("test")],
@@ -216,7 +221,7 @@ def loihi_paths(name):
 def loihi_export_inputs(wildcards):
     model = wildcards.model
     return {"checkpoint": f"results/checkpoints/{wildcards.dataset}/{model}/seed={wildcards.seed}.pt",
-            "test": cache_paths(wildcards.dataset, model_encoding(model))[SPLITS.index("test")],
+            "test": cache_paths(wildcards.dataset, model_encoding(model, wildcards.dataset))[SPLITS.index("test")],
             "code": source_files("loihi/export.py", "loihi/fixed_point.py", "loihi/rate_snn.py", "evaluate.py",
                                  *SHARED_MODEL_CODE, *MODEL_CODE[model])}
 

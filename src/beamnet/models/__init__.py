@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from beamnet.config import encoded_input_count, model_encoding
 from beamnet.models.baselines import ANNMLP, RateSNN, matched_hidden_width
 from beamnet.models.beam_net import BEAMNet
 
@@ -29,9 +30,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, Any]) -> nn.Module:
-    """Construct ``name`` for D = ``n_inputs`` inputs; baselines match BEAM-Net's parameter count.
+def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, Any], dataset: str) -> nn.Module:
+    """Construct ``name`` for D = ``n_inputs`` inputs of ``dataset``.
 
+    The baselines match BEAM-Net's parameter count on the same dataset, counted with the
+    inputs of BEAM-Net's own cache there (population coding multiplies them).
     ``config`` needs the ``model`` and ``encoding`` sections.
     """
     models = config["model"]
@@ -39,7 +42,8 @@ def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, A
     encoding = config["encoding"]
     if name == "beam_net":
         return BEAMNet(n_inputs, n_classes, beam, encoding["t_ref_ms"], encoding["dt_ms"])
-    target = beam_net_parameter_count(n_inputs, n_classes, beam["n_patterns"])
+    beam_inputs = encoded_input_count(config, model_encoding(config, "beam_net", dataset), n_inputs)
+    target = beam_net_parameter_count(beam_inputs, n_classes, beam["n_patterns"])
     hidden = matched_hidden_width(target, n_inputs, n_classes)
     if name == "ann_mlp":
         return ANNMLP(n_inputs, hidden, n_classes)
