@@ -129,6 +129,21 @@ def test_unknown_model_is_refused(default_config) -> None:
         build_model("transformer", 64, 10, default_config, "digits")
 
 
+@pytest.mark.parametrize(("beam_code", "ann_code"), [("auto", "population"), ("latency", "population"),
+                                                    ("population", "latency")])
+def test_baseline_matches_beam_net_whichever_code_each_reads(default_config, beam_code: str, ann_code: str) -> None:
+    """On digits (64 pixels) the ANN-MLP matches BEAM-Net's parameter count however many
+    inputs each one's code gives it (l per pixel for the population code, 1 for latency)."""
+    config = copy.deepcopy(default_config)
+    config["model"]["beam_net"]["encoding"], config["model"]["ann_mlp"]["encoding"] = beam_code, ann_code
+    pixels = 64
+    beam_inputs = encoded_input_count(config, model_encoding(config, "beam_net", "digits"), pixels)
+    ann_inputs = encoded_input_count(config, ann_code, pixels)
+    target = beam_net_parameter_count(beam_inputs, 10, config["model"]["beam_net"]["n_patterns"])
+    ann = build_model("ann_mlp", ann_inputs, 10, config, "digits")
+    assert abs(count_parameters(ann) - target) <= config["model"]["parameter_tolerance"] * target
+
+
 def test_auto_encoding_is_population_for_images_and_latency_for_events(default_config) -> None:
     """'auto' reads the W-TCRL population cache where intensities exist, the event latency cache
     elsewhere; an encoding a dataset lacks is refused with the key, value and dataset named."""

@@ -67,6 +67,15 @@ def encoded_input_count(config: Mapping[str, Any], encoding: str, channels: int)
     return channels
 
 
+def channel_count(config: Mapping[str, Any], encoding: str, n_inputs: int) -> int:
+    """The inverse of :func:`encoded_input_count`: channels (pixels, or events' pixel x polarity
+    x window) behind the ``n_inputs`` inputs of a cache in ``encoding``."""
+    per_channel = encoded_input_count(config, encoding, 1)
+    if n_inputs % per_channel:
+        raise ValueError(f"{n_inputs} {encoding} inputs are not a whole number of channels of {per_channel}")
+    return n_inputs // per_channel
+
+
 class ConfigError(ValueError):
     """A configuration value breaks the schema or a theory constraint."""
 

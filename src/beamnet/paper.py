@@ -103,21 +103,22 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: 
     return "\n".join(lines) + "\n"
 
 
-def beam_net_codes(config: Mapping[str, Any]) -> str:
-    """Which spike code BEAM-Net reads on each configured dataset, e.g. 'population (l = 5) on digits; ...'."""
+def beam_net_codes(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
+    """Which spike code BEAM-Net reads on each dataset, e.g. 'population (l = 5) on digits; ...'."""
     by_code: dict[str, list[str]] = {}
-    for dataset in config["datasets"]:
+    for dataset in datasets:
         by_code.setdefault(model_encoding(config, "beam_net", dataset), []).append(dataset)
     neurons = config["encoding"]["population"]["neurons_per_input"]
     label = {"population": f"population (l = {neurons})", "latency": "latency"}
     return "; ".join(f"{label.get(code, code)} on {', '.join(datasets)}" for code, datasets in by_code.items())
 
 
-def config_table(config: Mapping[str, Any]) -> str:
-    """The knobs the report's results depend on, with the equation each comes from."""
+def config_table(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
+    """The knobs the report's results depend on, with the equation each comes from; ``datasets``
+    are those the results hold."""
     beam, encoding, train = config["model"]["beam_net"], config["encoding"], config["train"]
     rows = [
-        ("BEAM-Net input code per dataset", beam_net_codes(config), "Eq. 7, W-TCRL"),
+        ("BEAM-Net input code per dataset", beam_net_codes(config, datasets), "Eq. 7, W-TCRL"),
         ("Stored patterns N", beam["n_patterns"], "Eqs. 21-22"),
         ("Spike-time window T_ref, latency tau (ms)", f"{encoding['t_ref_ms']:g}, {encoding['tau_ms']:g}", "Eq. 7"),
         ("Coincidence window tau_c (ms)", f"{beam['tau_c_ms']:g}", "Eqs. 21-22"),
@@ -245,7 +246,7 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
     claims = pl.read_csv(tables_dir / "claims.csv", schema_overrides={"measured": pl.Float64})
     tables = {
         "headline": (tables_dir / "summary.md").read_text(),
-        "config": config_table(config),
+        "config": config_table(config, summary["dataset"].unique(maintain_order=True).to_list()),
         "theory": theory_table(config),
         "datasets": dataset_table(manifests),
         "claims": claims_markdown(claims),

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from beamnet.config import encoded_input_count, model_encoding
+from beamnet.config import MODELS, channel_count, encoded_input_count, model_encoding
 from beamnet.models.baselines import ANNMLP, RateSNN, matched_hidden_width
 from beamnet.models.beam_net import BEAMNet
 
@@ -34,21 +34,23 @@ def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, A
     """Construct ``name`` for D = ``n_inputs`` inputs of ``dataset``.
 
     The baselines match BEAM-Net's parameter count on the same dataset, counted with the
-    inputs of BEAM-Net's own cache there (population coding multiplies them).
+    inputs of BEAM-Net's own cache there: both caches are read back to their channels (pixels),
+    and population coding gives each channel l inputs.
     ``config`` needs the ``model`` and ``encoding`` sections.
     """
+    if name not in MODELS:
+        raise ValueError(f"model '{name}': expected one of beam_net, ann_mlp, rate_snn")
     models = config["model"]
     beam = models["beam_net"]
     encoding = config["encoding"]
     if name == "beam_net":
         return BEAMNet(n_inputs, n_classes, beam, encoding["t_ref_ms"], encoding["dt_ms"])
-    beam_inputs = encoded_input_count(config, model_encoding(config, "beam_net", dataset), n_inputs)
+    channels = channel_count(config, model_encoding(config, name, dataset), n_inputs)
+    beam_inputs = encoded_input_count(config, model_encoding(config, "beam_net", dataset), channels)
     target = beam_net_parameter_count(beam_inputs, n_classes, beam["n_patterns"])
     hidden = matched_hidden_width(target, n_inputs, n_classes)
     if name == "ann_mlp":
         return ANNMLP(n_inputs, hidden, n_classes)
-    if name == "rate_snn":
-        snn = models["rate_snn"]
-        return RateSNN(n_inputs, hidden, n_classes, snn["tau_m_ms"], snn["threshold"],
-                       snn["surrogate_slope"], encoding["dt_ms"])
-    raise ValueError(f"model '{name}': expected one of beam_net, ann_mlp, rate_snn")
+    snn = models["rate_snn"]
+    return RateSNN(n_inputs, hidden, n_classes, snn["tau_m_ms"], snn["threshold"],
+                   snn["surrogate_slope"], encoding["dt_ms"])
