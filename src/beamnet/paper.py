@@ -198,10 +198,15 @@ def _join(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def result_datasets(summary: pl.DataFrame) -> list[str]:
+    """The datasets the summary table holds, in its order (configured ones whose data was absent are not)."""
+    return summary["dataset"].unique(maintain_order=True).to_list()
+
+
 def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.DataFrame) -> dict[str, str]:
     """Named inline values of the manuscript, as the strings it prints."""
     beam = config["model"]["beam_net"]
-    datasets = summary["dataset"].unique(maintain_order=True).to_list()
+    datasets = result_datasets(summary)
     decided = claims.filter(pl.col("holds").is_not_null())
     values = {
         "datasets": _join([DATASET_NAMES.get(d, d) for d in datasets]),
@@ -246,7 +251,7 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
     claims = pl.read_csv(tables_dir / "claims.csv", schema_overrides={"measured": pl.Float64})
     tables = {
         "headline": (tables_dir / "summary.md").read_text(),
-        "config": config_table(config, summary["dataset"].unique(maintain_order=True).to_list()),
+        "config": config_table(config, result_datasets(summary)),
         "theory": theory_table(config),
         "datasets": dataset_table(manifests),
         "claims": claims_markdown(claims),

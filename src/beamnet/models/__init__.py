@@ -39,7 +39,7 @@ def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, A
     ``config`` needs the ``model`` and ``encoding`` sections.
     """
     if name not in MODELS:
-        raise ValueError(f"model '{name}': expected one of beam_net, ann_mlp, rate_snn")
+        raise ValueError(f"model '{name}': expected one of {', '.join(MODELS)}")
     models = config["model"]
     beam = models["beam_net"]
     encoding = config["encoding"]
