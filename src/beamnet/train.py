@@ -42,6 +42,7 @@ from beamnet.provenance import provenance
 log = logging.getLogger("beamnet.train")
 CHECKPOINT_FORMAT = 2  # 2: coincidence parameters stored input-major (D, N)
 N_CLASSES = 10
+EVAL_BATCH = 256  # samples per batch when scoring a split (no gradients)
 
 
 class TrainingDiverged(RuntimeError):
@@ -137,7 +138,7 @@ EVIDENCE_POWER_GRID = torch.linspace(0.5, 4.0, 15)
 
 @torch.no_grad()
 def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
-              batch_size: int = 256, passes: int = 1,
+              batch_size: int = EVAL_BATCH, passes: int = 1,
               generator: torch.Generator | None = None) -> dict[str, float]:
     """Fit the calibration map on the validation split by NLL (temperature scaling, Guo et al. 2017).
 
@@ -148,11 +149,11 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
     accuracy is unchanged: only the confidence moves.
 
     The map is fitted to the predictive that evaluation reports. Given a ``generator``, that is
-    BEAM-Net's Monte-Carlo predictive p = (1/P) sum_p alpha^(p) / A^(p) over P = ``passes``
-    passes of sampled spikes (Eq. 9) drawn from it; without one, the mean-field pass.
-    (Fitted to the mean-field pass, the map is too sharp for the sampled one: averaging over
-    passes already spreads the predictive.) Values come from fixed grids and a seeded
-    generator, so the result is deterministic. Returns {"scale": s, "power": gamma}.
+    BEAM-Net's Monte-Carlo predictive: the evidence averaged over P = ``passes`` passes of
+    sampled spikes (Eq. 9) drawn from it (:func:`monte_carlo_evidence`), then mapped once, so
+    that calibration never changes a prediction; without one, the mean-field pass. Values
+    come from fixed grids and a seeded generator, so the result is deterministic.
+    Returns {"scale": s, "power": gamma}.
     """
     model.eval()
     beam = isinstance(model, BEAMNet)
@@ -167,13 +168,12 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
         index = torch.arange(start, min(start + batch_size, len(data)))
         inputs = model_inputs(model, data, index)
         if beam:
-            outputs.append(torch.stack([
-                model.attention.evidence(model(*inputs, stochastic=stochastic, generator=generator).rates)
-                for _ in range(passes if stochastic else 1)]))                       # (P, B, K)
+            outputs.append(monte_carlo_evidence(model, inputs, passes if stochastic else 1,
+                                                generator if stochastic else None))
         else:
             result = model(*inputs)
             outputs.append(result[0] if isinstance(result, tuple) else result)  # logits
-    raw = torch.cat(outputs, dim=1 if beam else 0)
+    raw = torch.cat(outputs)
     labels = data.labels
     best = {"scale": 1.0, "power": 1.0}
     best_nll = math.inf
@@ -181,7 +181,7 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
         for scale in CALIBRATION_GRID.tolist():
             if beam:
                 alpha = model.attention.concentrations(raw, scale, power)
-                log_p = torch.log((alpha / alpha.sum(-1, keepdim=True)).mean(0))
+                log_p = torch.log(alpha / alpha.sum(-1, keepdim=True))
             else:
                 log_p = torch.log_softmax(scale * raw, 1)
             nll = float(-log_p.gather(1, labels[:, None]).mean())
@@ -193,6 +193,25 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
     else:
         model.logit_scale.fill_(best["scale"])
     return best
+
+
+@torch.no_grad()
+def monte_carlo_evidence(model: BEAMNet, inputs: tuple[torch.Tensor, ...], passes: int,
+                         generator: torch.Generator | None) -> torch.Tensor:
+    """Dirichlet evidence averaged over ``passes`` passes, before calibration (Eq. 12).
+
+    e_bar = (1/P) sum_p R r^(p): with a generator the passes sample Bernoulli spikes (Eq. 9),
+    without one a single mean-field pass is returned. The evidence is linear in the firing
+    rates, so this is the evidence of the mean rates. The calibration map then acts once on
+    e_bar, alpha = alpha_0 + eta * s * e_bar**gamma, the same increasing function for every
+    class: the arg-max of the predictive alpha / A is that of e_bar whatever s and gamma are.
+    """
+    stochastic = generator is not None
+    total = 0.0
+    for _ in range(passes if stochastic else 1):
+        rates = model(*inputs, stochastic=stochastic, generator=generator).rates
+        total = total + model.attention.evidence(rates)
+    return total / (passes if stochastic else 1)
 
 
 def is_better_epoch(val: Mapping[str, float], best: Mapping[str, Any] | None) -> bool:
@@ -212,6 +231,177 @@ def _resume_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".resume")
 
 
+@dataclass
+class TrainingRun:
+    """The state one training run carries from epoch to epoch (and through a resume file)."""
+
+    model: nn.Module
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    history: list[dict[str, float]]
+    wall_times: list[float]
+    next_epoch: int = 0
+    best: dict[str, Any] | None = None   # epoch, val accuracy and loss, weights of the best epoch
+
+
+@dataclass
+class FittedModel:
+    """A trained, epoch-selected and calibrated model with its record."""
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    wall_times: list[float]
+    selected_epoch: int
+    calibration: dict[str, float]
+
+
+def start_run(config: Mapping[str, Any], dataset: str, model_name: str, seed: int,
+              train_data: EncodedSplit, threads: int) -> TrainingRun:
+    """Seed everything, build the model (BEAM-Net's patterns from training samples), Adam and
+    its cosine schedule over ``train.epochs``."""
+    train_settings = config["train"]
+    generator = seed_everything(seed, threads)
+    model = build_model(model_name, train_data.n_inputs, N_CLASSES, config, dataset)
+    if isinstance(model, BEAMNet):
+        model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels,
+                                      generator)
+    optimiser = torch.optim.Adam(parameter_groups(model, train_settings), lr=train_settings["learning_rate"],
+                                 weight_decay=train_settings.get("weight_decay", 0.0))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=int(train_settings["epochs"]))
+    return TrainingRun(model, optimiser, scheduler, generator, history=[], wall_times=[])
+
+
+def restore_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_name: str) -> None:
+    """Continue ``run`` from a resume file written by this config, seed and model (else ignore it)."""
+    if not resume.exists():
+        return
+    state = torch.load(resume, weights_only=False)
+    if not (state.get("format_version") == CHECKPOINT_FORMAT and state["config_hash"] == digest
+            and state["seed"] == seed and state["model"] == model_name):
+        log.info("ignoring %s: it was made with another checkpoint format, config, seed or model", resume)
+        return
+    run.model.load_state_dict(state["model_state"])
+    run.optimiser.load_state_dict(state["optimiser_state"])
+    run.scheduler.load_state_dict(state["scheduler_state"])
+    run.generator.set_state(state["generator_state"])
+    torch.set_rng_state(state["torch_rng_state"])
+    run.history, run.wall_times, run.next_epoch = state["history"], state["wall_times"], state["epoch"]
+    run.best = state.get("best")
+    log.info("resuming %s from epoch %d", resume, run.next_epoch)
+
+
+def save_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_name: str) -> None:
+    """Write ``run``'s state after a finished epoch, atomically."""
+    with atomic_paths(resume) as (temp,):
+        temp.write_bytes(torch_bytes({
+            "format_version": CHECKPOINT_FORMAT, "config_hash": digest, "seed": seed, "model": model_name,
+            "epoch": run.next_epoch, "model_state": run.model.state_dict(),
+            "optimiser_state": run.optimiser.state_dict(), "scheduler_state": run.scheduler.state_dict(),
+            "generator_state": run.generator.get_state(), "torch_rng_state": torch.get_rng_state(),
+            "history": run.history, "wall_times": run.wall_times, "best": run.best}))
+
+
+def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapping[str, Any], epoch: int,
+                what: str) -> float:
+    """One pass over the shuffled training split; returns the mean training loss.
+
+    Raises
+    ------
+    TrainingDiverged
+        If the loss becomes NaN or infinite (``what`` names the run in the message).
+    """
+    model, batch_size = run.model, int(train_settings["batch_size"])
+    model.train()
+    kl_weight = kl_weight_at(epoch, train_settings)
+    order = torch.randperm(len(train_data), generator=run.generator)
+    total_loss, seen = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        result = run_batch(model, model_inputs(model, train_data, index), train_data.labels[index],
+                           train_settings, kl_weight)
+        loss = float(result.loss.detach())
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"{what}: loss became {loss} in epoch {epoch + 1}; no checkpoint written")
+        run.optimiser.zero_grad()
+        result.loss.backward()
+        run.optimiser.step()
+        total_loss += loss * len(index)
+        seen += len(index)
+    run.scheduler.step()
+    return total_loss / seen
+
+
+def record_epoch(run: TrainingRun, val_data: EncodedSplit, config: Mapping[str, Any], epoch: int,
+                 train_loss: float, wall_time: float) -> None:
+    """Score the epoch on val (mean-field pass), append it to the history, keep it if best."""
+    train_settings = config["train"]
+    val = evaluate_split(run.model, val_data, train_settings, kl_weight_at(epoch, train_settings), EVAL_BATCH,
+                         int(config["evaluate"]["ece_bins"]))
+    run.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+                        "val_accuracy": val["accuracy"], "val_ece": val["ece"],
+                        "val_activity": val["activity"], "val_iterations": val["iterations"]})
+    run.wall_times.append(wall_time)
+    run.next_epoch = epoch + 1
+    if train_settings.get("select_best_epoch", False) and is_better_epoch(val, run.best):
+        run.best = {"epoch": epoch + 1, "accuracy": val["accuracy"], "loss": val["loss"],
+                    "state": {key: value.clone() for key, value in run.model.state_dict().items()}}
+    log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_ece %.4f activity %.4f "
+             "iterations %.2f (%.1f s)", epoch + 1, int(train_settings["epochs"]), train_loss, val["loss"],
+             val["accuracy"], val["ece"], val["activity"], val["iterations"], wall_time)
+
+
+def select_epoch(run: TrainingRun, epochs: int) -> int:
+    """Load the best-validation epoch's weights where ``train.select_best_epoch`` kept one."""
+    if run.best is None:
+        return epochs
+    run.model.load_state_dict(run.best["state"])
+    log.info("keeping epoch %d (val accuracy %.4f, val loss %.4f)", run.best["epoch"], run.best["accuracy"],
+             run.best["loss"])
+    return int(run.best["epoch"])
+
+
+def fit_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: int, train_data: EncodedSplit,
+              val_data: EncodedSplit, threads: int = 1, resume: Path | None = None,
+              stop_after_epochs: int | None = None) -> FittedModel | None:
+    """Train on ``train_data``, select the epoch and fit the calibration map on ``val_data``.
+
+    The steps: start (or resume) the run, train and record each epoch (saving the resume
+    state after each where ``resume`` is given), keep the best-validation epoch, calibrate.
+    Returns None where ``stop_after_epochs`` stopped it early (as if killed).
+    """
+    if train_data.dataset != dataset or val_data.dataset != dataset:
+        raise ValueError(f"training data hold dataset '{train_data.dataset}' and validation data "
+                         f"'{val_data.dataset}', expected '{dataset}'")
+    train_settings = config["train"]
+    epochs = int(train_settings["epochs"])
+    digest = config_hash(config)
+    run = start_run(config, dataset, model_name, seed, train_data, threads)
+    if resume is not None:
+        restore_run(run, resume, digest, seed, model_name)
+    what = f"{model_name} on {dataset}, seed {seed}"
+    first_epoch = run.next_epoch
+    for epoch in range(first_epoch, epochs):
+        if stop_after_epochs is not None and epoch - first_epoch >= stop_after_epochs:
+            log.info("stopping after %d epochs as asked; resume state in %s", stop_after_epochs, resume)
+            return None
+        began = time.perf_counter()
+        try:
+            train_loss = train_epoch(run, train_data, train_settings, epoch, what)
+        except TrainingDiverged:
+            if resume is not None:
+                resume.unlink(missing_ok=True)
+            raise
+        record_epoch(run, val_data, config, epoch, train_loss, time.perf_counter() - began)
+        if resume is not None:
+            save_run(run, resume, digest, seed, model_name)
+    selected_epoch = select_epoch(run, epochs)
+    calibration = (calibrate(run.model, val_data, train_settings, passes=int(config["evaluate"]["mc_passes"]),
+                             generator=torch.Generator().manual_seed(seed))
+                   if train_settings.get("calibrate", True) else {"scale": 1.0, "power": 1.0})
+    return FittedModel(run.model, run.history, run.wall_times, selected_epoch, calibration)
+
+
 def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: int,
                 train_cache: Path, val_cache: Path, checkpoint: Path, history_path: Path,
                 threads: int = 1, stop_after_epochs: int | None = None) -> None:
@@ -223,117 +413,35 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
         Stop (as if killed) after this many epochs of this invocation, leaving the resume
         state behind; used to test resumption.
     """
-    train_settings = config["train"]
-    generator = seed_everything(seed, threads)
     train_data, val_data = load_cache(train_cache), load_cache(val_cache)
     if train_data.dataset != dataset or val_data.dataset != dataset:
         raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset "
                          f"'{train_data.dataset}', expected '{dataset}'")
-    model = build_model(model_name, train_data.n_inputs, N_CLASSES, config, dataset)
-    if isinstance(model, BEAMNet):
-        model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels,
-                                      generator)
-    optimiser = torch.optim.Adam(parameter_groups(model, train_settings), lr=train_settings["learning_rate"],
-                                 weight_decay=train_settings.get("weight_decay", 0.0))
-    epochs, batch_size = int(train_settings["epochs"]), int(train_settings["batch_size"])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
-    ece_bins = int(config["evaluate"]["ece_bins"])
-    digest = config_hash(config)
-    history: list[dict[str, float]] = []
-    wall_times: list[float] = []
-    start_epoch = 0
-    select_best = bool(train_settings.get("select_best_epoch", False))
-    best: dict[str, Any] | None = None   # epoch, val accuracy and loss, weights of the best epoch
-
     resume = _resume_path(checkpoint)
-    if resume.exists():
-        state = torch.load(resume, weights_only=False)
-        if (state.get("format_version") == CHECKPOINT_FORMAT and state["config_hash"] == digest
-                and state["seed"] == seed and state["model"] == model_name):
-            model.load_state_dict(state["model_state"])
-            optimiser.load_state_dict(state["optimiser_state"])
-            scheduler.load_state_dict(state["scheduler_state"])
-            generator.set_state(state["generator_state"])
-            torch.set_rng_state(state["torch_rng_state"])
-            history, wall_times, start_epoch = state["history"], state["wall_times"], state["epoch"]
-            best = state.get("best")
-            log.info("resuming %s from epoch %d", resume, start_epoch)
-        else:
-            log.info("ignoring %s: it was made with another checkpoint format, config, seed or model", resume)
-
-    for epoch in range(start_epoch, epochs):
-        if stop_after_epochs is not None and epoch - start_epoch >= stop_after_epochs:
-            log.info("stopping after %d epochs as asked; resume state in %s", stop_after_epochs, resume)
-            return
-        began = time.perf_counter()
-        model.train()
-        kl_weight = kl_weight_at(epoch, train_settings)
-        order = torch.randperm(len(train_data), generator=generator)
-        total_loss, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            result = run_batch(model, model_inputs(model, train_data, index), train_data.labels[index],
-                               train_settings, kl_weight)
-            if not math.isfinite(float(result.loss.detach())):
-                resume.unlink(missing_ok=True)
-                raise TrainingDiverged(f"{model_name} on {dataset}, seed {seed}: loss became "
-                                       f"{float(result.loss.detach())} in epoch {epoch + 1}; no checkpoint written")
-            optimiser.zero_grad()
-            result.loss.backward()
-            optimiser.step()
-            total_loss += float(result.loss.detach()) * len(index)
-            seen += len(index)
-        scheduler.step()
-        val = evaluate_split(model, val_data, train_settings, kl_weight, 256, ece_bins)
-        history.append({"epoch": epoch + 1, "train_loss": total_loss / seen, "val_loss": val["loss"],
-                        "val_accuracy": val["accuracy"], "val_ece": val["ece"],
-                        "val_activity": val["activity"], "val_iterations": val["iterations"]})
-        wall_times.append(time.perf_counter() - began)
-        if select_best and is_better_epoch(val, best):
-            best = {"epoch": epoch + 1, "accuracy": val["accuracy"], "loss": val["loss"],
-                    "state": {key: value.clone() for key, value in model.state_dict().items()}}
-        log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_ece %.4f activity %.4f "
-                 "iterations %.2f (%.1f s)", epoch + 1, epochs, history[-1]["train_loss"], val["loss"],
-                 val["accuracy"], val["ece"], val["activity"], val["iterations"], wall_times[-1])
-        with atomic_paths(resume) as (temp,):
-            temp.write_bytes(torch_bytes({"format_version": CHECKPOINT_FORMAT, "config_hash": digest, "seed": seed,
-                        "model": model_name, "epoch": epoch + 1,
-                        "model_state": model.state_dict(), "optimiser_state": optimiser.state_dict(),
-                        "scheduler_state": scheduler.state_dict(),
-                        "generator_state": generator.get_state(),
-                        "torch_rng_state": torch.get_rng_state(), "history": history,
-                        "wall_times": wall_times, "best": best}))
-
-    selected_epoch = epochs
-    if select_best and best is not None:
-        model.load_state_dict(best["state"])
-        selected_epoch = int(best["epoch"])
-        log.info("keeping epoch %d (val accuracy %.4f, val loss %.4f)", selected_epoch, best["accuracy"],
-                 best["loss"])
-
-    passes = int(config["evaluate"]["mc_passes"])
-    calibration = (calibrate(model, val_data, train_settings, passes=passes,
-                             generator=torch.Generator().manual_seed(seed))
-                   if train_settings.get("calibrate", True) else {"scale": 1.0, "power": 1.0})
-    calibrated = evaluate_split(model, val_data, train_settings, kl_weight_at(epochs - 1, train_settings),
-                                256, ece_bins)
+    fitted = fit_model(config, dataset, model_name, seed, train_data, val_data, threads, resume, stop_after_epochs)
+    if fitted is None:
+        return
+    train_settings = config["train"]
+    calibrated = evaluate_split(fitted.model, val_data, train_settings,
+                                kl_weight_at(int(train_settings["epochs"]) - 1, train_settings), EVAL_BATCH,
+                                int(config["evaluate"]["ece_bins"]))
+    calibration = fitted.calibration
     log.info("calibration scale %.4g power %.3g; mean-field pass on val: loss %.4f acc %.4f ece %.4f",
-             calibration["scale"],
-             calibration["power"],
-             calibrated["loss"], calibrated["accuracy"], calibrated["ece"])
+             calibration["scale"], calibration["power"], calibrated["loss"], calibrated["accuracy"],
+             calibrated["ece"])
     payload = {
         "format_version": CHECKPOINT_FORMAT, "dataset": dataset, "model": model_name, "seed": seed,
         "encoding": train_data.encoding, "n_inputs": train_data.n_inputs, "n_classes": N_CLASSES,
-        "input_shape": list(train_data.input_shape), "parameter_count": count_parameters(model),
-        "state_dict": model.state_dict(), "history": _canonical(history), "config": _canonical(config),
-        "selected_epoch": selected_epoch,
+        "input_shape": list(train_data.input_shape), "parameter_count": count_parameters(fitted.model),
+        "state_dict": fitted.model.state_dict(), "history": _canonical(fitted.history),
+        "config": _canonical(config), "selected_epoch": fitted.selected_epoch,
         # the calibrated model's mean-field pass on val (the map itself is fitted to the sampled predictive)
         "calibration": {**calibration, "mean_field_val_ece": calibrated["ece"],
                         "mean_field_val_accuracy": calibrated["accuracy"], "mean_field_val_loss": calibrated["loss"]},
         "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
     }
-    table = pl.DataFrame(history).with_columns(pl.Series("wall_time_s", wall_times),
-                                               (pl.col("epoch") == selected_epoch).alias("selected"))
+    table = pl.DataFrame(fitted.history).with_columns(pl.Series("wall_time_s", fitted.wall_times),
+                                                      (pl.col("epoch") == fitted.selected_epoch).alias("selected"))
     with atomic_paths(checkpoint, history_path) as (ckpt_temp, history_temp):
         ckpt_temp.write_bytes(torch_bytes(payload))
         table.write_csv(history_temp)

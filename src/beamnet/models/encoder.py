@@ -9,7 +9,7 @@ into the tensors a model consumes; every model of a comparison reads the same ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +82,36 @@ def load_cache(path: str | Path) -> EncodedSplit:
     return EncodedSplit(spike_times=torch.from_numpy(np.where(active, times, 0.0).astype(np.float32)),
                         active=torch.from_numpy(active), intensity=torch.from_numpy(intensity),
                         spikes=None, **common)
+
+
+def _take(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    return None if tensor is None else tensor[index]
+
+
+def select_samples(data: EncodedSplit, index: torch.Tensor) -> EncodedSplit:
+    """The samples ``index`` of ``data`` (in that order), as a split of their own."""
+    return replace(data, spike_times=_take(data.spike_times, index), active=_take(data.active, index),
+                   intensity=data.intensity[index], spikes=_take(data.spikes, index),
+                   labels=data.labels[index], sample_ids=data.sample_ids[index])
+
+
+def concatenate_splits(*splits: EncodedSplit) -> EncodedSplit:
+    """Splits of one cache family (same dataset, encoding and inputs) joined in order.
+
+    Raises
+    ------
+    ValueError
+        If the splits come from different datasets, encodings or input shapes.
+    """
+    first = splits[0]
+    for other in splits[1:]:
+        if (other.dataset, other.encoding, other.input_shape) != (first.dataset, first.encoding, first.input_shape):
+            raise ValueError(f"cannot join a {other.dataset}/{other.encoding} split of shape {other.input_shape} "
+                             f"to a {first.dataset}/{first.encoding} split of shape {first.input_shape}")
+
+    def joined(name: str) -> torch.Tensor | None:
+        parts = [getattr(split, name) for split in splits]
+        return None if parts[0] is None else torch.cat(parts)
+
+    return replace(first, spike_times=joined("spike_times"), active=joined("active"), intensity=joined("intensity"),
+                   spikes=joined("spikes"), labels=joined("labels"), sample_ids=joined("sample_ids"))
