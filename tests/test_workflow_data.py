@@ -45,6 +45,23 @@ def test_dry_run_builds_full_dag() -> None:
     assert "results/cache/digits_saccade/population" not in result.stdout
 
 
+def test_tuning_never_reads_the_test_split() -> None:
+    """`snakemake -n tune` plans every variant x fold x seed of the default grid, and every
+    fold job's command names the train and val caches and no test cache."""
+    from beamnet.tuning import tuning_jobs
+
+    result = snakemake("-n", "--forceall", "--nolock", "--printshellcmds", "tune")
+    assert result.returncode == 0, result.stdout[-3000:]
+    config = default_config_dict()
+    datasets = ["digits", "digits_saccade"] + (["nmnist"] if nmnist_present() else [])
+    jobs = tuning_jobs(config, datasets, config["models"])
+    assert jobs and re.search(rf"tune_fold\s+{len(jobs)}\b", result.stdout), result.stdout[-3000:]
+    commands = [line for line in result.stdout.splitlines() if "beamnet tune-fold" in line]
+    assert len(commands) == len(jobs)
+    assert all("/train.npz" in line and "/val.npz" in line for line in commands)
+    assert "test.npz" not in "\n".join(commands)
+
+
 def test_lint_is_clean() -> None:
     """`snakemake --lint` exits 0 and reports no lints."""
     result = snakemake("--lint")

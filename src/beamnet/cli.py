@@ -83,6 +83,26 @@ def cmd_summarise(args: argparse.Namespace) -> None:
     log.info("wrote tables under %s", out)
 
 
+def cmd_tune_fold(args: argparse.Namespace) -> None:
+    from beamnet.tuning import TuningJob, run_fold
+
+    job = TuningJob(args.dataset, args.model, args.variant, args.fold, args.seed)
+    run_fold(_config(args), job, args.folds, args.split_seed, Path(args.train_cache), Path(args.val_cache),
+             Path(args.output), threads=args.threads)
+    log.info("tuned %s -> %s", job, args.output)
+
+
+def cmd_tune_record(args: argparse.Namespace) -> None:
+    from beamnet.tuning import write_record
+
+    out = Path(args.out_dir)
+    outputs = {"folds_parquet": out / "folds.parquet", "folds_csv": out / "folds.csv",
+               "summary_parquet": out / "summary.parquet", "summary_csv": out / "summary.csv",
+               "winners_csv": out / "winners.csv", "markdown": out / "tuning.md"}
+    write_record(_config(args), [Path(p) for p in args.folds], outputs)
+    log.info("wrote the tuning record under %s", out)
+
+
 def cmd_catalog(args: argparse.Namespace) -> None:
     from beamnet.catalog import build_catalog
 
@@ -165,6 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--histories", required=True, nargs="+")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_summarise)
+
+    p = sub.add_parser("tune-fold", help="train a variant without one fold of the training split; score that fold")
+    add_run(p)
+    p.add_argument("--variant", required=True, help="the variant's name (its overrides are in the config given)")
+    p.add_argument("--fold", required=True, type=int, help="the held-out fold, 0 <= fold < --folds")
+    p.add_argument("--folds", required=True, type=int, help="tuning.folds: folds of the training split")
+    p.add_argument("--split-seed", required=True, type=int, help="tuning.split_seed: seed of the fold assignment")
+    p.add_argument("--train-cache", required=True, help="the train split's cache (joined with val)")
+    p.add_argument("--val-cache", required=True, help="the val split's cache (joined with train)")
+    p.add_argument("--output", required=True, help="one-row Parquet file")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.set_defaults(func=cmd_tune_fold)
+
+    p = sub.add_parser("tune-record", help="per-fold rows -> folds, summary, winners and Markdown record")
+    add_config(p)
+    p.add_argument("--folds", required=True, nargs="+", help="tune-fold outputs")
+    p.add_argument("--out-dir", required=True, help="results/tuning")
+    p.set_defaults(func=cmd_tune_record)
 
     p = sub.add_parser("catalog", help="versioned SQL -> DuckDB catalog over the Parquet files")
     p.add_argument("--sql", required=True, nargs="+")

@@ -244,3 +244,52 @@ def loihi_targets(datasets):
 def figure_folder(output):
     """The folder of a figure rule's figures (the notebook's output_dir parameter)."""
     return str(Path(output[1]).parent)
+
+
+# --- tuning by cross-validation on the training split (tune.smk) ---
+from beamnet.tuning import tuning_jobs
+
+
+def _tuning_jobs():
+    try:
+        return tuning_jobs(config, active_datasets(), config["models"])
+    except ConfigError as error:
+        raise WorkflowError(f"invalid configuration: {error}") from None
+
+
+def tuning_fold_paths():
+    return [f"results/tuning/folds/{job.dataset}/{job.model}/{job.variant}/fold={job.fold}/seed={job.seed}.parquet"
+            for job in _tuning_jobs()]
+
+
+def tuning_targets(datasets):
+    if not config["tuning"]["enabled"] or not _tuning_jobs():
+        return []
+    return ["results/tuning/summary.parquet", "results/tuning/winners.csv"]
+
+
+def _variant_config(variant):
+    from beamnet.tuning import variant_config
+
+    try:
+        return variant_config(config, variant)
+    except ConfigError as error:
+        raise WorkflowError(f"invalid configuration: {error}") from None
+
+
+def tune_fold_config(wildcards):
+    """The sections a tuning job trains with, the variant's overrides applied, as JSON."""
+    trained_with = _variant_config(wildcards.variant)
+    return json.dumps({name: trained_with[name] for name in ("encoding", "model", "train", "evaluate")},
+                      sort_keys=True)
+
+
+def tune_fold_inputs(wildcards):
+    """The train and val caches (never test) of the cache the variant's model reads."""
+    try:
+        encoding = beamnet_model_encoding(_variant_config(wildcards.variant), wildcards.model, wildcards.dataset)
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+    caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, encoding)))
+    code = source_files("tuning.py", "evaluate.py", "energy.py", *SHARED_MODEL_CODE, *MODEL_CODE[wildcards.model])
+    return {"train": caches["train"], "val": caches["val"], "code": code}

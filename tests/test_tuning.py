@@ -1,0 +1,204 @@
+"""Cross-validated tuning: folds, overrides, the winner rule and one real fold job.
+
+The protocol's promise is that nothing in it reads the test split: the fold jobs take the train
+and val caches only, and the folds partition exactly those samples.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from beamnet.config import ConfigError, model_encoding
+from beamnet.models.encoder import load_cache
+from beamnet.tuning import (
+    DEFAULT_VARIANT,
+    TuningJob,
+    apply_overrides,
+    choose_winners,
+    fold_roles,
+    run_fold,
+    stratified_folds,
+    summarise_folds,
+    training_pool,
+    tuning_jobs,
+    variant_config,
+    write_record,
+)
+
+from conftest import tiny_config
+
+
+def test_folds_are_stratified_deterministic_and_cover_every_sample() -> None:
+    labels = np.repeat(np.arange(10), [23, 17, 30, 5, 12, 40, 9, 11, 26, 8])
+    folds = stratified_folds(labels, 5, seed=7)
+    assert np.array_equal(folds, stratified_folds(labels, 5, seed=7))
+    assert not np.array_equal(folds, stratified_folds(labels, 5, seed=8))
+    assert set(np.unique(folds)) == set(range(5))
+    for label in np.unique(labels):
+        sizes = np.bincount(folds[labels == label], minlength=5)
+        assert sizes.max() - sizes.min() <= 1          # round robin within every class
+    sizes = np.bincount(folds, minlength=5)
+    assert sizes.max() - sizes.min() <= 1              # and across classes
+
+
+def test_fold_roles_partition_the_samples() -> None:
+    folds = stratified_folds(np.repeat(np.arange(3), 20), 4, seed=0)
+    for fold in range(4):
+        roles = fold_roles(folds, fold, 4)
+        joined = np.concatenate(list(roles.values()))
+        assert np.array_equal(np.sort(joined), np.arange(len(folds)))
+        assert (folds[roles["score"]] == fold).all() and (folds[roles["val"]] == (fold + 1) % 4).all()
+    with pytest.raises(ValueError, match="fold 4"):
+        fold_roles(folds, 4, 4)
+
+
+def test_too_few_folds_or_samples_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 3"):
+        stratified_folds(np.zeros(10), 2, seed=0)
+    with pytest.raises(ValueError, match="cannot fill"):
+        stratified_folds(np.zeros(3), 5, seed=0)
+
+
+def test_the_pool_is_train_and_val_and_never_test(digits_caches) -> None:
+    pool = training_pool(digits_caches["latency/train"], digits_caches["latency/val"])
+    ids = set(pool.sample_ids.tolist())
+    train = set(load_cache(digits_caches["latency/train"]).sample_ids.tolist())
+    val = set(load_cache(digits_caches["latency/val"]).sample_ids.tolist())
+    test = set(load_cache(digits_caches["latency/test"]).sample_ids.tolist())
+    assert ids == train | val and not ids & test
+    assert pool.sample_ids.tolist() == sorted(ids)
+
+
+def test_overrides_name_the_nearest_key_and_keep_types(default_config) -> None:
+    before = default_config["model"]["beam_net"]["w_inh"]
+    changed = apply_overrides(default_config, {"model.beam_net.w_inh": before + 1.5}, "strong")
+    assert changed["model"]["beam_net"]["w_inh"] == before + 1.5
+    assert default_config["model"]["beam_net"]["w_inh"] == before       # the input is not modified
+    with pytest.raises(ConfigError, match="nearest valid key: 'model.beam_net.w_inh'"):
+        apply_overrides(default_config, {"model.beam_net.w_inhib": 4.0}, "typo")
+    with pytest.raises(ConfigError, match="expected a float"):
+        apply_overrides(default_config, {"model.beam_net.w_inh": "strong"}, "text")
+    with pytest.raises(ConfigError, match="is a section"):
+        apply_overrides(default_config, {"model.beam_net": 1}, "section")
+
+
+def test_an_override_that_breaks_the_theory_is_refused(default_config) -> None:
+    """Prop. 3.3 asks for w_inh > 2: a variant below it fails before any job runs."""
+    with pytest.raises(ConfigError, match="tuning variant 'weak'.*w_inh"):
+        apply_overrides(default_config, {"model.beam_net.w_inh": 1.5}, "weak")
+
+
+def _grid_config(base, models: dict[str, list[str]], variants: dict[str, dict]) -> dict:
+    config = copy.deepcopy(base)
+    config["tuning"].update(grid="test", folds=3)
+    config["tuning"]["grids"] = {"test": {"datasets": ["digits", "nmnist"], "seeds": [0], "models": models,
+                                          "variants": variants}}
+    return config
+
+
+def test_jobs_skip_variants_that_change_nothing(default_config) -> None:
+    """On nmnist the auto encoding is already the latency code, so a latency variant is the default."""
+    config = _grid_config(default_config, {"beam_net": ["latency_code", "w_inh_4"], "ann_mlp": []},
+                          {"latency_code": {"model.beam_net.encoding": "latency"},
+                           "w_inh_4": {"model.beam_net.w_inh": 4.0}})
+    jobs = tuning_jobs(config, ["digits", "nmnist"], ["beam_net", "ann_mlp", "rate_snn"])
+    by_variant = {(job.dataset, job.model, job.variant) for job in jobs}
+    assert model_encoding(config, "beam_net", "nmnist") == "latency"
+    assert ("nmnist", "beam_net", "latency_code") not in by_variant
+    assert ("digits", "beam_net", "latency_code") in by_variant      # population code by default there
+    assert ("digits", "beam_net", "w_inh_4") in by_variant
+    assert ("digits", "ann_mlp", DEFAULT_VARIANT) in by_variant
+    assert not any(job.model == "rate_snn" for job in jobs)          # not in the grid's models
+    assert len(jobs) == len(by_variant) * 3                          # three folds x one seed each
+    unknown = _grid_config(default_config, {"beam_net": ["missing"]}, {})
+    with pytest.raises(ConfigError, match="unknown variants \\['missing'\\]"):
+        tuning_jobs(unknown, ["digits"], ["beam_net"])
+    with pytest.raises(ConfigError, match="not in tuning.grids"):
+        variant_config(config, "missing")
+
+
+def _fold_table(differences: dict[str, list[float]], base: float = 0.8) -> pl.DataFrame:
+    rows = []
+    for variant, gains in differences.items():
+        for fold, gain in enumerate(gains):
+            rows.append({"dataset": "digits", "model": "beam_net", "variant": variant, "fold": fold, "seed": 0,
+                         "accuracy": base + gain + 0.01 * fold, "ece": 0.05, "nll": 0.5, "activity": 0.03,
+                         "energy_nj": 100.0})
+    return pl.DataFrame(rows)
+
+
+def test_a_variant_wins_only_with_a_paired_gain_above_zero() -> None:
+    """Fold-to-fold variation is shared (0.01 per fold), so the paired gain is what decides."""
+    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5,
+                         "steady": [0.02, 0.021, 0.019, 0.02, 0.022],        # small, consistent: wins
+                         "noisy": [0.09, -0.05, 0.08, -0.04, 0.05]})          # larger mean, interval straddles 0
+    summary = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "paired_improvement")
+    winner = summary.filter(pl.col("winner"))["variant"].to_list()
+    assert winner == ["steady"]
+    noisy = summary.filter(pl.col("variant") == "noisy").row(0, named=True)
+    assert noisy["difference_low"] < 0 < noisy["difference_high"]
+    # best_mean takes the highest mean (noisy: +0.026 against steady's +0.0204) whatever its interval
+    best = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "best_mean")
+    assert best.filter(pl.col("winner"))["variant"].to_list() == ["noisy"]
+
+
+def test_the_default_stays_when_no_gain_is_resolved() -> None:
+    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5, "worse": [-0.02] * 4 + [-0.021],
+                         "noisy": [0.03, -0.03, 0.02, -0.02, 0.01]})
+    summary = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "paired_improvement")
+    assert summary.filter(pl.col("winner"))["variant"].to_list() == [DEFAULT_VARIANT]
+    with pytest.raises(ConfigError, match="tuning.rule"):
+        choose_winners(summary.drop("winner"), "accuracy", "vote")
+
+
+def test_lower_is_better_metrics_invert_the_rule() -> None:
+    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5, "calibrated": [0.0] * 5})
+    folds = folds.with_columns(ece=pl.when(pl.col("variant") == "calibrated")
+                               .then(0.02 + 0.001 * pl.col("fold")).otherwise(0.05))
+    summary = choose_winners(summarise_folds(folds, "ece"), "ece", "paired_improvement")
+    assert summary.filter(pl.col("winner"))["variant"].to_list() == ["calibrated"]
+
+
+def test_one_fold_job_trains_scores_and_records(_default_config, digits_caches, tmp_path) -> None:
+    """A real job on digits: one row, scored on the held-out fold only, byte-identical on rerun."""
+    config = tiny_config(_default_config, epochs=1, mc_passes=1)
+    config["tuning"].update(folds=3)
+    encoding = model_encoding(config, "beam_net", "digits")
+    caches = digits_caches[f"{encoding}/train"], digits_caches[f"{encoding}/val"]
+    job = TuningJob("digits", "beam_net", DEFAULT_VARIANT, fold=1, seed=0)
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    run_fold(config, job, 3, 11, *caches, first)
+    run_fold(config, job, 3, 11, *caches, second)
+    assert first.read_bytes() == second.read_bytes()
+    row = pl.read_parquet(first).row(0, named=True)
+    pool = training_pool(*caches)
+    sizes = np.bincount(stratified_folds(pool.labels.numpy(), 3, 11), minlength=3)
+    assert (row["n_scored"], row["n_val"], row["n_train"]) == (sizes[1], sizes[2], sizes[0])
+    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["ece"] <= 1.0
+    assert b"provenance" in pq.read_metadata(first).metadata
+
+    outputs = {name: tmp_path / "record" / file for name, file in
+               [("folds_parquet", "folds.parquet"), ("folds_csv", "folds.csv"),
+                ("summary_parquet", "summary.parquet"), ("summary_csv", "summary.csv"),
+                ("winners_csv", "winners.csv"), ("markdown", "tuning.md")]}
+    (tmp_path / "record").mkdir()
+    write_record(config, [first], outputs)
+    assert pl.read_parquet(outputs["folds_parquet"])["fold"].to_list() == [1]
+    winners = pl.read_csv(outputs["winners_csv"])
+    assert winners["variant"].to_list() == [DEFAULT_VARIANT]
+    assert "| digits | beam_net | default |" in outputs["markdown"].read_text()
+
+
+def test_a_job_refuses_caches_of_another_dataset(_default_config, digits_caches, tmp_path: Path) -> None:
+    config = tiny_config(_default_config, epochs=1, mc_passes=1)
+    job = TuningJob("nmnist", "ann_mlp", DEFAULT_VARIANT, fold=0, seed=0)
+    with pytest.raises(ValueError, match="hold dataset 'digits', expected 'nmnist'"):
+        run_fold(config, job, 3, 0, digits_caches["latency/train"], digits_caches["latency/val"],
+                 tmp_path / "row.parquet")
+    assert not (tmp_path / "row.parquet").exists()

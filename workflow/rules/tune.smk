@@ -1,0 +1,76 @@
+# Stage 3b: hyper-parameters chosen by stratified k-fold cross-validation on the training split
+# (train + val caches; the test cache is never an input). `snakemake tune` runs the grid alone.
+# A job's params are its variant's own configuration, so adding a variant reruns only its jobs.
+
+
+rule tune_fold:
+    output:
+        "results/tuning/folds/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.parquet",
+    input:
+        unpack(tune_fold_inputs),
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model=MODEL_PATTERN,
+        variant=r"[A-Za-z0-9_.-]+",
+        fold=r"\d+",
+        seed=r"\d+",
+    params:
+        cfg=tune_fold_config,
+        folds=config["tuning"]["folds"],
+        split_seed=config["tuning"]["split_seed"],
+    threads: 1
+    log:
+        "logs/tune/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.log",
+    benchmark:
+        "benchmarks/rules/tune/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=2000,  # as train_model: the whole training split is held, as in training
+        runtime=60,
+    shell:
+        "python -m beamnet tune-fold --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --variant {wildcards.variant} --fold {wildcards.fold} --folds {params.folds}"
+        " --split-seed {params.split_seed} --seed {wildcards.seed}"
+        " --config-json {params.cfg:q} --threads {threads} --train-cache {input.train}"
+        " --val-cache {input.val} --output {output} > {log} 2>&1"
+
+
+rule record_tuning:
+    output:
+        folds="results/tuning/folds.parquet",
+        folds_csv="results/tuning/folds.csv",
+        summary="results/tuning/summary.parquet",
+        summary_csv="results/tuning/summary.csv",
+        winners="results/tuning/winners.csv",
+        markdown="results/tuning/tuning.md",
+    input:
+        folds=lambda wildcards: tuning_fold_paths(),
+        code=source_files("tuning.py"),
+    params:
+        cfg=step_config("tuning"),
+    log:
+        "logs/tune/record_tuning.log",
+    benchmark:
+        "benchmarks/rules/tune/record_tuning.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m beamnet tune-record --config-json {params.cfg:q} --folds {input.folds}"
+        " --out-dir results/tuning > {log} 2>&1"
+
+
+rule tune:
+    input:
+        rules.record_tuning.output,
+
+
+localrules:
+    record_tuning,
+    tune,
+
+
+STAGE_TARGETS.append(tuning_targets)
