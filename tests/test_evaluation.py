@@ -136,6 +136,21 @@ def test_prediction_parquet_schema_and_partitioning(evaluated) -> None:
     assert (beam["total_uncertainty"] <= math.log(10) + 1e-9).all()
 
 
+def test_calibration_never_moves_a_prediction(evaluated) -> None:
+    """The map is one increasing function of each class's evidence (or logit), applied to the
+    averaged Monte-Carlo evidence: the arg-max before and after it is the same on every sample,
+    and both models' files hold the same columns (the loop's are null for a baseline)."""
+    _, _, outputs = evaluated
+    frames = {model: pl.read_parquet(path) for model, (_, path) in outputs.items()}
+    assert frames["beam_net"].columns == frames["ann_mlp"].columns
+    for model, frame in frames.items():
+        assert (frame["uncalibrated_prediction"] == frame["prediction"]).all(), model
+        assert frame["uncalibrated_confidence"].is_between(0.0, 1.0).all()
+    beam = frames["beam_net"]
+    assert beam["loop_settled_uncapped"].null_count() == 0
+    assert frames["ann_mlp"]["loop_iterations_uncapped"].null_count() == frames["ann_mlp"].height
+
+
 def test_reevaluating_one_seed_touches_only_its_partition(evaluated, digits_caches) -> None:
     config, root, outputs = evaluated
     checkpoint, path = outputs["ann_mlp"]

@@ -4,14 +4,30 @@ Output: ``results/predictions/dataset={d}/model={m}/seed={s}/predictions.parquet
 Hive-partitioned, provenance in the file's key-value metadata) with one row per test sample:
 
     sample_id, split, label, prediction, confidence, prob_0..prob_9, is_correct,
+    uncalibrated_prediction, uncalibrated_confidence                    (before the calibration map)
     total_uncertainty, aleatoric_uncertainty, epistemic_uncertainty   (nats, Eqs. 14-15)
-    loop_iterations, loop_converged, loop_energy_max_increase           (Thm. 3.6, Thm. 4.1)
+    loop_iterations, loop_converged, loop_energy_max_increase,          (Thm. 3.6, Thm. 4.1)
+    loop_energy_magnitude, loop_iterations_uncapped, loop_settled_uncapped
     spike_count, activity_fraction, synaptic_ops, macs, neuron_updates, energy_nj (Eq. 25)
 
-Stochastic BEAM-Net is evaluated with ``mc_passes`` Monte-Carlo passes of sampled spikes: the
-predictive is the mean over passes, total = H[mean p], aleatoric = mean over passes of
-E_Dir[H(pi)], epistemic = total - aleatoric (>= 0 by concavity). The baselines are
-deterministic (their inputs are the fixed cached spikes): total = aleatoric = H[p].
+Stochastic BEAM-Net is evaluated with ``mc_passes`` Monte-Carlo passes of sampled spikes. The
+predictive is one Dirichlet: the evidence is averaged over the P passes,
+e_bar = (1/P) sum_p R r^(p) (linear in the firing rates, so the evidence of the mean rates),
+then mapped once, alpha = alpha_0 + eta * s * e_bar**gamma (Eq. 12 with the calibration map
+fitted by :func:`beamnet.train.calibrate` on this same predictive), p = alpha / A, and total,
+aleatoric and epistemic uncertainty are Eqs. 14-15 of that Dirichlet. The map is one increasing
+function of the evidence for every class, so it never moves a prediction: the uncalibrated
+columns (s = gamma = 1, alpha = alpha_0 + eta * e_bar) have the same arg-max. Both are computed
+in float64 from the float32 evidence, where the map keeps distinct evidences distinct. The
+baselines are deterministic (their inputs are the fixed cached spikes): total = aleatoric =
+H[p]; their uncalibrated predictive is the softmax of the logits without the fitted scale.
+
+Thm. 3.6's settling is measured apart from the prediction: the loop is run once more per batch
+(no sampling is involved) with a cap of ``evaluate.loop_cap_factor`` x ceil(3 tau_m / tau_s)
+iterations, and ``loop_iterations_uncapped`` / ``loop_settled_uncapped`` record how many
+iterations each sample took to settle and whether it settled under that cap. The predictions
+come from the configured loop. ``loop_energy_magnitude`` is max |E| over the configured loop's
+iterations, the scale of float32 rounding in ``loop_energy_max_increase``.
 
 Operation counts follow NeuroBench (Yik et al. 2024): binary spikes into a synapse are
 accumulates (synaptic_ops); real-valued inputs are multiply-accumulates counted only where the
@@ -30,11 +46,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from beamnet.config import theory_bound_iterations
 from beamnet.energy import NATIVE_PLATFORM, inference_energy_nj
 from beamnet.io import atomic_paths
 from beamnet.models import build_model
 from beamnet.models.baselines import ANNMLP, RateSNN
 from beamnet.models.beam_net import BEAMNet
+from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
 from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.models.encoder import EncodedSplit, load_cache
 from beamnet.provenance import provenance_json
@@ -75,26 +93,47 @@ def restore_model(payload: Mapping[str, Any], config: Mapping[str, Any], path: P
     return model.eval()
 
 
+def settling_loop(model: BEAMNet, spike_times: torch.Tensor, active: torch.Tensor, cap: int) -> LoopResult:
+    """The model's predictive-coding loop (Eq. 16) with ``cap`` iterations instead of L_max, to
+    measure how many iterations each sample needs to settle (Thm. 3.6)."""
+    loop = model.settings["loop"]
+    return predictive_coding_loop(spike_times, active, model.coincidence.times_by_input().detach().t(),
+                                  model.settings["tau_c_ms"], loop["beta"], loop["pull"], int(cap),
+                                  loop["tolerance"])
+
+
 @torch.no_grad()
-def _beam_net_batch(model: BEAMNet, inputs, passes: int, generator: torch.Generator) -> dict[str, np.ndarray]:
+def _beam_net_batch(model: BEAMNet, inputs, passes: int, generator: torch.Generator,
+                    settle_cap: int | None = None) -> dict[str, np.ndarray]:
     spike_times, active = inputs
-    probabilities, aleatoric, spikes, activity = 0.0, 0.0, 0.0, 0.0
+    evidence, spikes, activity = 0.0, 0.0, 0.0
     for _ in range(passes):
         out = model(spike_times, active, stochastic=True, generator=generator)
-        probabilities = probabilities + out.probabilities / passes
-        aleatoric = aleatoric + dirichlet_uncertainty(out.alpha).aleatoric / passes
+        evidence = evidence + model.attention.evidence(out.rates)
         spikes = spikes + out.spike_counts / passes
         activity = activity + out.activity / passes
+    evidence = (evidence / passes).to(torch.float64)   # e_bar, as beamnet.train.monte_carlo_evidence
+    attention = model.attention
+    alpha = attention.concentrations(evidence, attention.evidence_scale.double(), attention.evidence_power.double())
+    raw_alpha = attention.concentrations(evidence, 1.0, 1.0)
+    probabilities = alpha / alpha.sum(1, keepdim=True)
+    uncertainty = dirichlet_uncertainty(alpha)
     n_active = active.sum(1).to(torch.float64)
     n_patterns, n_classes = model.coincidence.n_patterns, model.n_classes
     steps = model.lif.steps
-    total = entropy(probabilities)
-    energies = out.energies
+    total = uncertainty.total
+    energies = out.energies.to(torch.float64)
+    settling = {}
+    if settle_cap is not None:
+        uncapped = settling_loop(model, spike_times, active, settle_cap)
+        settling = {"iterations_uncapped": uncapped.iterations, "settled_uncapped": uncapped.converged}
     return {
-        "probabilities": probabilities, "total": total, "aleatoric": torch.minimum(aleatoric, total),
-        "iterations": out.iterations, "converged": out.converged,
+        "probabilities": probabilities, "total": total, "aleatoric": uncertainty.aleatoric,
+        "uncalibrated_probabilities": raw_alpha / raw_alpha.sum(1, keepdim=True),
+        "iterations": out.iterations, "converged": out.converged, **settling,
         "energy_increase": (energies[:, 1:] - energies[:, :-1]).amax(1) if energies.shape[1] > 1
-        else torch.zeros(len(total)),
+        else torch.zeros(len(total), dtype=torch.float64),
+        "energy_magnitude": energies.abs().amax(1),
         "spikes": spikes, "activity": activity,
         # input spikes reach N coincidence synapses; pattern spikes reach K readout synapses
         "synops": n_active * n_patterns + spikes.double() * n_classes,
@@ -130,21 +169,26 @@ def _baseline_batch(model: torch.nn.Module, inputs) -> dict[str, np.ndarray]:
                       "neuron_updates": torch.zeros_like(macs), "spikes": torch.zeros_like(macs),
                       "memory_reads": macs}
     probabilities = torch.softmax(logits, 1)
+    # the logits before the fitted scale: dividing by a positive scale in float64 keeps their order
+    uncalibrated = torch.softmax(logits.double() / model.logit_scale.double(), 1)
     total = entropy(probabilities)
     zeros = torch.zeros(len(total), dtype=torch.int64)
-    return {"probabilities": probabilities, "total": total, "aleatoric": total, "iterations": zeros,
+    return {"probabilities": probabilities, "uncalibrated_probabilities": uncalibrated,
+            "total": total, "aleatoric": total, "iterations": zeros,
             "converged": torch.ones(len(total), dtype=torch.bool), "energy_increase": torch.zeros(len(total)),
             "activity": activity, **counts_map}
 
 
-def predict(model: torch.nn.Module, data: EncodedSplit, passes: int, seed: int) -> dict[str, np.ndarray]:
-    """Per-sample predictions, uncertainty and operation counts for a whole split."""
+def predict(model: torch.nn.Module, data: EncodedSplit, passes: int, seed: int,
+            settle_cap: int | None = None) -> dict[str, np.ndarray]:
+    """Per-sample predictions, uncertainty and operation counts for a whole split; with
+    ``settle_cap``, BEAM-Net's iterations to settle under that cap too (Thm. 3.6)."""
     generator = torch.Generator().manual_seed(seed)
     parts: list[dict[str, torch.Tensor]] = []
     for start in range(0, len(data), EVAL_BATCH):
         index = torch.arange(start, min(start + EVAL_BATCH, len(data)))
         inputs = model_inputs(model, data, index)
-        parts.append(_beam_net_batch(model, inputs, passes, generator) if isinstance(model, BEAMNet)
+        parts.append(_beam_net_batch(model, inputs, passes, generator, settle_cap) if isinstance(model, BEAMNet)
                      else _baseline_batch(model, inputs))
     return {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
 
@@ -169,6 +213,9 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
         "label": labels, "prediction": prediction, "confidence": probabilities.max(1),
     }
     columns |= {f"prob_{c}": probabilities[:, c] for c in range(probabilities.shape[1])}
+    if "uncalibrated_probabilities" in result:
+        uncalibrated = result["uncalibrated_probabilities"].astype(np.float64)
+        columns |= {"uncalibrated_prediction": uncalibrated.argmax(1), "uncalibrated_confidence": uncalibrated.max(1)}
     total, aleatoric = result["total"].astype(np.float64), result["aleatoric"].astype(np.float64)
     columns |= {
         "is_correct": prediction == labels, "total_uncertainty": total,
@@ -176,12 +223,21 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
         "loop_iterations": result["iterations"].astype(np.int64),
         "loop_converged": result["converged"].astype(bool),
         "loop_energy_max_increase": result["energy_increase"].astype(np.float64),
+        "loop_energy_magnitude": result.get("energy_magnitude", np.zeros(len(labels))).astype(np.float64),
         "spike_count": result.get("spikes", np.zeros(len(labels))).astype(np.float64),
         "activity_fraction": result["activity"].astype(np.float64),
         "synaptic_ops": result["synops"].astype(np.float64), "macs": result["macs"].astype(np.float64),
         "neuron_updates": result["neuron_updates"].astype(np.float64),
         "energy_nj": np.asarray(inference_energy_nj(counts, NATIVE_PLATFORM[model_name]), dtype=np.float64),
     }
+    # every model's file has the same columns (the loop's are null where there is no loop), so
+    # that a glob over the partitions reads as one table
+    if "iterations_uncapped" in result:
+        columns |= {"loop_iterations_uncapped": result["iterations_uncapped"].astype(np.int64),
+                    "loop_settled_uncapped": result["settled_uncapped"].astype(bool)}
+    else:
+        columns |= {"loop_iterations_uncapped": pa.nulls(len(labels), pa.int64()),
+                    "loop_settled_uncapped": pa.nulls(len(labels), pa.bool_())}
     return pa.table(columns)
 
 
@@ -195,7 +251,9 @@ def evaluate_checkpoint(config: Mapping[str, Any], dataset: str, model_name: str
     payload = load_checkpoint(checkpoint, dataset, model_name, data)
     model = restore_model(payload, config, checkpoint)
     passes = int(config["evaluate"]["mc_passes"]) if isinstance(model, BEAMNet) else 1
-    table = prediction_table(predict(model, data, passes, seed), data, model_name)
+    settle_cap = (int(config["evaluate"]["loop_cap_factor"]) * theory_bound_iterations(config)
+                  if isinstance(model, BEAMNet) else None)
+    table = prediction_table(predict(model, data, passes, seed, settle_cap), data, model_name)
     meta = {"provenance": provenance_json(config, dataset=dataset, model=model_name, seed=seed,
                                           checkpoint=str(checkpoint), mc_passes=passes),
             "platform": NATIVE_PLATFORM[model_name],

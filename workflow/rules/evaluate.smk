@@ -11,7 +11,7 @@ rule evaluate_model:
         model=MODEL_PATTERN,
         seed=r"\d+",
     params:
-        cfg=step_config("encoding", "model", "train", "evaluate"),
+        cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
     log:
         "logs/evaluate/{dataset}/{model}/seed={seed}.log",
     benchmark:
@@ -35,12 +35,16 @@ rule summarise_results:
         summary_csv="results/tables/summary.csv",
         summary_md="results/tables/summary.md",
         claims="results/tables/claims.csv",
+        uncertainty_quality="results/tables/uncertainty_quality.parquet",
+        uncertainty_quality_csv="results/tables/uncertainty_quality.csv",
+        training_targets="results/tables/training_targets.csv",
+        training_targets_parquet="results/tables/training_targets.parquet",
     input:
         predictions=lambda wildcards: prediction_paths(),
         histories=lambda wildcards: history_paths(),
-        code=source_files("summarise.py", "metrics.py"),
+        code=source_files("summarise.py", "stats.py", "metrics.py"),
     params:
-        cfg=step_config("model", "evaluate", "claims"),
+        cfg=step_config("model", "train", "evaluate", "claims", "dataset_settings"),
     log:
         "logs/summarise_results.log",
     conda:
