@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from beamnet.config import ConfigError, model_encoding
+from beamnet.config import ConfigError, dataset_config, model_encoding
 from beamnet.models.encoder import load_cache
 from beamnet.tuning import (
     DEFAULT_VARIANT,
@@ -90,8 +90,26 @@ def test_overrides_name_the_nearest_key_and_keep_types(default_config) -> None:
 
 def test_an_override_that_breaks_the_theory_is_refused(default_config) -> None:
     """Prop. 3.3 asks for w_inh > 2: a variant below it fails before any job runs."""
-    with pytest.raises(ConfigError, match="tuning variant 'weak'.*w_inh"):
+    with pytest.raises(ConfigError, match="weak: .*w_inh"):
         apply_overrides(default_config, {"model.beam_net.w_inh": 1.5}, "weak")
+    config = _grid_config(default_config, {"beam_net": ["weak"]}, {"weak": {"model.beam_net.w_inh": 1.5}})
+    with pytest.raises(ConfigError, match="tuning variant 'weak': .*Proposition 3.3"):
+        tuning_jobs(config, ["digits"], ["beam_net"])
+
+
+def test_dataset_settings_apply_to_that_dataset_only(default_config) -> None:
+    """dataset_settings (the tuning record's per-dataset winners) change one dataset's runs, and
+    a variant is applied over them; a bad entry names itself."""
+    config = copy.deepcopy(default_config)
+    config["dataset_settings"] = {"digits": {"train.sparsity_target": 0.02}, "nmnist": {}}
+    assert dataset_config(config, "digits")["train"]["sparsity_target"] == 0.02
+    assert dataset_config(config, "nmnist")["train"] == config["train"]
+    config = _grid_config(config, {"beam_net": ["w_inh_4"]}, {"w_inh_4": {"model.beam_net.w_inh": 4.0}})
+    chosen = variant_config(config, "w_inh_4", "digits")
+    assert chosen["train"]["sparsity_target"] == 0.02 and chosen["model"]["beam_net"]["w_inh"] == 4.0
+    config["dataset_settings"]["digits"] = {"train.sparsity_targt": 0.02}
+    with pytest.raises(ConfigError, match="dataset_settings.digits.*nearest valid key: 'train.sparsity_target'"):
+        dataset_config(config, "digits")
 
 
 def _grid_config(base, models: dict[str, list[str]], variants: dict[str, dict]) -> dict:

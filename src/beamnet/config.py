@@ -18,10 +18,12 @@ A violation raises :class:`ConfigError` naming the key, the value and the result
 
 from __future__ import annotations
 
+import copy
+import difflib
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,66 @@ def get_key(config: Mapping[str, Any], dotted_key: str) -> Any:
             raise ConfigError(f"config key '{dotted_key}' is missing (no '{part}')")
         node = node[part]
     return node
+
+
+def _nearest_key(config: Mapping[str, Any], dotted_key: str) -> str:
+    """The existing dotted key closest to ``dotted_key`` (for error messages)."""
+    def walk(node: Mapping[str, Any], prefix: str) -> Iterator[str]:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            yield name
+            if isinstance(value, Mapping):
+                yield from walk(value, name + ".")
+    matches = difflib.get_close_matches(dotted_key, list(walk(config, "")), n=1, cutoff=0.0)
+    return matches[0] if matches else "?"
+
+
+def apply_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """``config`` with each dotted key of ``overrides`` set; the result passes the theory checks.
+    ``variant`` names where the overrides come from, for error messages.
+
+    Raises
+    ------
+    ConfigError
+        If a key does not exist (naming the nearest valid one), a value changes type, or the
+        result breaks a theory constraint (Prop. 3.3, Thm. 3.6, ...).
+    """
+    result = copy.deepcopy(dict(config))
+    for dotted_key, value in overrides.items():
+        where = variant
+        try:
+            current = get_key(result, dotted_key)
+        except ConfigError:
+            raise ConfigError(f"{where}: config key '{dotted_key}' does not exist "
+                              f"(nearest valid key: '{_nearest_key(config, dotted_key)}')") from None
+        if isinstance(current, Mapping):
+            raise ConfigError(f"{where}: config key '{dotted_key}' is a section; expected a leaf key")
+        numeric = (int, float)
+        same_kind = (isinstance(value, numeric) and isinstance(current, numeric)
+                     and not isinstance(value, bool) and not isinstance(current, bool)) \
+            or type(value) is type(current)
+        if not same_kind:
+            raise ConfigError(f"{where}: config key '{dotted_key}' = {value!r}: expected a "
+                              f"{type(current).__name__} like the configured {current!r}")
+        *parents, leaf = dotted_key.split(".")
+        node = result
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    try:
+        check_theory(result)
+    except ConfigError as err:
+        raise ConfigError(f"{variant}: {err}") from None
+    return result
+
+
+def dataset_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The configuration the runs of ``dataset`` use: ``config`` with that dataset's entry of
+    ``dataset_settings`` (dotted keys, chosen by the tuning record) applied and theory-checked."""
+    settings = (config.get("dataset_settings") or {}).get(dataset) or {}
+    if not settings:
+        return copy.deepcopy(dict(config))
+    return apply_overrides(config, settings, f"dataset_settings.{dataset}")
 
 
 def _require(condition: bool, key: str, value: Any, expected: str, source: str) -> None:

@@ -24,7 +24,6 @@ that scores a choice must not have made it):
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,7 +38,7 @@ import pyarrow.parquet as pq
 import torch
 from scipy import stats
 
-from beamnet.config import ConfigError, check_theory, get_key, model_encoding
+from beamnet.config import ConfigError, apply_overrides, dataset_config, get_key, model_encoding
 from beamnet.io import atomic_paths
 from beamnet.metrics import expected_calibration_error, negative_log_likelihood
 from beamnet.models.encoder import EncodedSplit, concatenate_splits, load_cache, select_samples
@@ -110,56 +109,6 @@ def training_pool(train_cache: Path, val_cache: Path) -> EncodedSplit:
 
 # --- the grid -------------------------------------------------------------------------------
 
-def _nearest_key(config: Mapping[str, Any], dotted_key: str) -> str:
-    """The existing dotted key closest to ``dotted_key`` (for error messages)."""
-    def walk(node: Mapping[str, Any], prefix: str) -> Iterator[str]:
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            yield name
-            if isinstance(value, Mapping):
-                yield from walk(value, name + ".")
-    matches = difflib.get_close_matches(dotted_key, list(walk(config, "")), n=1, cutoff=0.0)
-    return matches[0] if matches else "?"
-
-
-def apply_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any], variant: str) -> dict[str, Any]:
-    """``config`` with each dotted key of ``overrides`` set; the result passes the theory checks.
-
-    Raises
-    ------
-    ConfigError
-        If a key does not exist (naming the nearest valid one), a value changes type, or the
-        result breaks a theory constraint (Prop. 3.3, Thm. 3.6, ...).
-    """
-    result = copy.deepcopy(dict(config))
-    for dotted_key, value in overrides.items():
-        where = f"tuning variant '{variant}'"
-        try:
-            current = get_key(result, dotted_key)
-        except ConfigError:
-            raise ConfigError(f"{where}: config key '{dotted_key}' does not exist "
-                              f"(nearest valid key: '{_nearest_key(config, dotted_key)}')") from None
-        if isinstance(current, Mapping):
-            raise ConfigError(f"{where}: config key '{dotted_key}' is a section; expected a leaf key")
-        numeric = (int, float)
-        same_kind = (isinstance(value, numeric) and isinstance(current, numeric)
-                     and not isinstance(value, bool) and not isinstance(current, bool)) \
-            or type(value) is type(current)
-        if not same_kind:
-            raise ConfigError(f"{where}: config key '{dotted_key}' = {value!r}: expected a "
-                              f"{type(current).__name__} like the configured {current!r}")
-        *parents, leaf = dotted_key.split(".")
-        node = result
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    try:
-        check_theory(result)
-    except ConfigError as err:
-        raise ConfigError(f"tuning variant '{variant}': {err}") from None
-    return result
-
-
 def grid_settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
     """The ``tuning.grids`` entry that ``tuning.grid`` names."""
     tuning = config["tuning"]
@@ -181,15 +130,18 @@ def model_variants(config: Mapping[str, Any], model: str) -> list[str]:
     return [DEFAULT_VARIANT] + [name for name in names if name != DEFAULT_VARIANT]
 
 
-def variant_config(config: Mapping[str, Any], variant: str) -> dict[str, Any]:
-    """The configuration a variant trains with (``default``: ``config`` itself)."""
+def variant_config(config: Mapping[str, Any], variant: str, dataset: str | None = None) -> dict[str, Any]:
+    """The configuration a variant trains with: ``dataset``'s configuration
+    (:func:`beamnet.config.dataset_config`; ``config`` itself without a dataset) with the
+    variant's overrides applied (``default``: none)."""
+    base = dataset_config(config, dataset) if dataset is not None else copy.deepcopy(dict(config))
     if variant == DEFAULT_VARIANT:
-        return copy.deepcopy(dict(config))
+        return base
     grid = grid_settings(config)
     if variant not in grid["variants"]:
         raise ConfigError(f"tuning variant '{variant}' is not in tuning.grids.{config['tuning']['grid']}.variants "
                           f"({sorted(grid['variants'])})")
-    return apply_overrides(config, grid["variants"][variant], variant)
+    return apply_overrides(base, grid["variants"][variant], f"tuning variant '{variant}'")
 
 
 def _changes_anything(config: Mapping[str, Any], variant: str, model: str, dataset: str) -> bool:
@@ -197,12 +149,13 @@ def _changes_anything(config: Mapping[str, Any], variant: str, model: str, datas
     example ``model.beam_net.encoding: latency`` where ``auto`` already picks the latency code)."""
     if variant == DEFAULT_VARIANT:
         return True
-    changed = variant_config(config, variant)
-    if model_encoding(changed, model, dataset) != model_encoding(config, model, dataset):
+    default = dataset_config(config, dataset)
+    changed = variant_config(config, variant, dataset)
+    if model_encoding(changed, model, dataset) != model_encoding(default, model, dataset):
         return True
     encoding_key = f"model.{model}.encoding"
     overrides = grid_settings(config)["variants"][variant]
-    return any(get_key(config, key) != value for key, value in overrides.items() if key != encoding_key)
+    return any(get_key(default, key) != value for key, value in overrides.items() if key != encoding_key)
 
 
 def tuning_jobs(config: Mapping[str, Any], datasets: Sequence[str], models: Sequence[str]) -> list[TuningJob]:

@@ -15,6 +15,10 @@ from beamnet.data.nmnist import nmnist_available
 # The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
 try:
     check_theory(config)
+    from beamnet.config import dataset_config
+
+    for _dataset in config.get("dataset_settings") or {}:
+        dataset_config(config, _dataset)
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
@@ -44,6 +48,22 @@ MODEL_CODE = {
 def step_config(*sections):
     """The config sections a step uses, as canonical JSON; passed as params, so a change reruns the step."""
     return json.dumps({name: config[name] for name in sections}, sort_keys=True)
+
+
+def dataset_step_config(*sections):
+    """As step_config, for a rule with a {dataset} wildcard: the sections of that dataset's
+    configuration (config.yaml's dataset_settings applied; beamnet.config.dataset_config)."""
+
+    def sections_of(wildcards):
+        from beamnet.config import dataset_config
+
+        try:
+            chosen = dataset_config(config, wildcards.dataset)
+        except ConfigError as error:
+            raise WorkflowError(f"invalid configuration: {error}") from None
+        return json.dumps({name: chosen[name] for name in sections}, sort_keys=True)
+
+    return sections_of
 
 
 def source_files(*modules):
@@ -88,7 +108,9 @@ def cache_paths(dataset, encoding):
 def model_encoding(model, dataset):
     """The cache ``model`` reads on ``dataset`` (``auto``: population for images, else latency)."""
     try:
-        return beamnet_model_encoding(config, model, dataset)
+        from beamnet.config import dataset_config
+
+        return beamnet_model_encoding(dataset_config(config, dataset), model, dataset)
     except ConfigError as error:
         raise WorkflowError(str(error)) from None
 
@@ -268,18 +290,18 @@ def tuning_targets(datasets):
     return ["results/tuning/summary.parquet", "results/tuning/winners.csv"]
 
 
-def _variant_config(variant):
+def _variant_config(variant, dataset):
     from beamnet.tuning import variant_config
 
     try:
-        return variant_config(config, variant)
+        return variant_config(config, variant, dataset)
     except ConfigError as error:
         raise WorkflowError(f"invalid configuration: {error}") from None
 
 
 def tune_fold_config(wildcards):
     """The sections a tuning job trains with, the variant's overrides applied, as JSON."""
-    trained_with = _variant_config(wildcards.variant)
+    trained_with = _variant_config(wildcards.variant, wildcards.dataset)
     return json.dumps({name: trained_with[name] for name in ("encoding", "model", "train", "evaluate")},
                       sort_keys=True)
 
@@ -287,7 +309,8 @@ def tune_fold_config(wildcards):
 def tune_fold_inputs(wildcards):
     """The train and val caches (never test) of the cache the variant's model reads."""
     try:
-        encoding = beamnet_model_encoding(_variant_config(wildcards.variant), wildcards.model, wildcards.dataset)
+        encoding = beamnet_model_encoding(_variant_config(wildcards.variant, wildcards.dataset), wildcards.model,
+                                          wildcards.dataset)
     except ConfigError as error:
         raise WorkflowError(str(error)) from None
     caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, encoding)))

@@ -12,7 +12,7 @@ rule train_model:
         model=MODEL_PATTERN,
         seed=r"\d+",
     params:
-        cfg=step_config("encoding", "model", "train", "evaluate"),
+        cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
     threads: 1
     log:
         "logs/train/{dataset}/{model}/seed={seed}.log",
