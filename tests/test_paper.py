@@ -110,8 +110,17 @@ def test_values_come_from_the_tables(paper_workflow: Path) -> None:
 
     values = json.loads((paper_workflow / "results/paper/values.json").read_text())
     claims = pl.read_csv(paper_workflow / "results/tables/claims.csv")
-    assert int(values["claims_total"]) == claims.height
-    assert int(values["claims_pass"]) == int(claims["holds"].sum())
+    counted = claims.filter(pl.col("counted"))
+    assert int(values["claims_total"]) == counted.height
+    assert int(values["claims_not_counted"]) == claims.height - counted.height
+    for verdict in ("holds", "fails", "inconclusive"):
+        assert int(values[f"claims_{verdict}"]) == counted.filter(pl.col("verdict") == verdict).height
+    assert sum(int(values[f"claims_{verdict}"]) for verdict in ("holds", "fails", "inconclusive")) == counted.height
+    winners = pl.read_csv(paper_workflow / "results/tuning/winners.csv")
+    record = (paper_workflow / "results/paper/tables/tuning.md").read_text()
+    assert record == (paper_workflow / "results/tuning/tuning.md").read_text()
+    assert all(f"| {row['dataset']} | {row['model']} | {row['variant']} |" in record
+               for row in winners.iter_rows(named=True))
     summary = pl.read_parquet(paper_workflow / "results/tables/summary.parquet")
     beam = summary.filter((pl.col("dataset") == "digits") & (pl.col("model") == "beam_net"))
     assert values["digits.beam_net.accuracy"] == f"{beam['accuracy_mean'][0] * 100:.2f} %"

@@ -55,7 +55,14 @@ def test_all_builds_every_stage(tiny_workflow: Path) -> None:
     assert summary.height == 3 * len(datasets) and set(summary["n_seeds"]) == {2}
     claims = pl.read_csv(tiny_workflow / "results/tables/claims.csv")
     assert {"thm_4_1_loop_energy", "thm_3_6_iterations", "prop_3_3_calibration",
-            "eqs_14_15_epistemic_ratio", "sparsity_range"} <= set(claims["claim"])
+            "eqs_14_15_epistemic_ratio", "eqs_14_15_epistemic_exceeds_aleatoric",
+            "pareto_vs_rate_snn"} <= set(claims["claim"])
+    assert set(claims["verdict"]) <= {"holds", "fails", "inconclusive"}
+    assert (claims["ci_low"].is_null() | (claims["ci_low"] <= claims["measured"] + 1e-12)).all()
+    # the tuning record: every job of the tiny grid (digits, 3 folds, seed 0), test never an input
+    folds = pl.read_parquet(tiny_workflow / "results/tuning/folds.parquet")
+    assert set(folds["fold"]) == {0, 1, 2} and set(folds["dataset"]) == {"digits"}
+    assert {"default", "w_inh_4"} <= set(folds.filter(pl.col("model") == "beam_net")["variant"])
     markdown = (tiny_workflow / "results/tables/summary.md").read_text()
     per_seed = pl.read_parquet(tiny_workflow / "results/tables/metrics_per_seed.parquet")
     beam = per_seed.filter((pl.col("dataset") == "digits") & (pl.col("model") == "beam_net"))

@@ -77,7 +77,9 @@ def cmd_summarise(args: argparse.Namespace) -> None:
     out = Path(args.out_dir)
     outputs = {"per_seed_parquet": out / "metrics_per_seed.parquet", "per_seed_csv": out / "metrics_per_seed.csv",
                "summary_parquet": out / "summary.parquet", "summary_csv": out / "summary.csv",
-               "summary_md": out / "summary.md", "claims_csv": out / "claims.csv"}
+               "summary_md": out / "summary.md", "claims_csv": out / "claims.csv",
+               "quality_parquet": out / "uncertainty_quality.parquet", "quality_csv": out / "uncertainty_quality.csv",
+               "targets_parquet": out / "training_targets.parquet", "targets_csv": out / "training_targets.csv"}
     write_tables(config, [Path(p) for p in args.predictions], [Path(p) for p in args.histories],
                  theory_bound_iterations(config), outputs)
     log.info("wrote tables under %s", out)
@@ -103,6 +105,13 @@ def cmd_tune_record(args: argparse.Namespace) -> None:
     log.info("wrote the tuning record under %s", out)
 
 
+def cmd_prop_3_3(args: argparse.Namespace) -> None:
+    from beamnet.theory import write_sweep
+
+    table = write_sweep(_config(args), Path(args.output), Path(args.output_csv))
+    log.info("wrote the Prop. 3.3 sweep (%d rows) to %s", table.height, args.output)
+
+
 def cmd_catalog(args: argparse.Namespace) -> None:
     from beamnet.catalog import build_catalog
 
@@ -114,7 +123,8 @@ def cmd_paper_values(args: argparse.Namespace) -> None:
     from beamnet.paper import write_paper_inputs
 
     manifests = {Path(p).parent.name: Path(p) for p in args.manifests}
-    write_paper_inputs(_config(args), Path(args.tables_dir), manifests, Path(args.values), Path(args.tables_out))
+    write_paper_inputs(_config(args), Path(args.tables_dir), manifests, Path(args.values), Path(args.tables_out),
+                       Path(args.tuning_dir) if args.tuning_dir else None)
     log.info("wrote %s and tables under %s", args.values, args.tables_out)
 
 
@@ -179,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("summarise", help="predictions + histories -> metric, summary and claims tables")
+    p = sub.add_parser("summarise", help="predictions + histories -> metric, summary, uncertainty-quality, "
+                                         "training-target and claims tables (with bootstrap intervals)")
     add_config(p)
     p.add_argument("--predictions", required=True, nargs="+")
     p.add_argument("--histories", required=True, nargs="+")
@@ -204,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="results/tuning")
     p.set_defaults(func=cmd_tune_record)
 
+    p = sub.add_parser("prop-3-3", help="rate-posterior distance of the Bayesian LIF neurons against w_inh")
+    add_config(p)
+    p.add_argument("--output", required=True, help="results/tables/prop_3_3_sweep.parquet")
+    p.add_argument("--output-csv", required=True, help="the same table as CSV")
+    p.set_defaults(func=cmd_prop_3_3)
+
     p = sub.add_parser("catalog", help="versioned SQL -> DuckDB catalog over the Parquet files")
     p.add_argument("--sql", required=True, nargs="+")
     p.add_argument("--output", required=True)
@@ -215,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifests", required=True, nargs="+", help="results/datasets/{dataset}/manifest.csv")
     p.add_argument("--values", required=True)
     p.add_argument("--tables-out", required=True)
+    p.add_argument("--tuning-dir", help="results/tuning (the cross-validation record), where the build has one")
     p.set_defaults(func=cmd_paper_values)
 
     p = sub.add_parser("paper-render", help="paper/report.qmd -> PDF (Quarto, else pandoc + typst)")

@@ -42,6 +42,7 @@ import yaml
 
 from beamnet.config import model_encoding, theory_bound_iterations
 from beamnet.io import atomic_paths
+from beamnet.theory import sweep_values
 
 MODEL_NAMES = {"beam_net": "BEAM-Net", "ann_mlp": "ANN-MLP", "rate_snn": "Rate-coded SNN"}
 DATASET_NAMES = {"digits": "Digits (8x8)", "digits_saccade": "Digits-saccade (DVS)", "nmnist": "N-MNIST"}
@@ -134,6 +135,9 @@ def config_table(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
         ("Checkpoint kept", "best validation accuracy" if train.get("select_best_epoch") else "last epoch",
          "model selection"),
         ("Sparsity target", _percent(train["sparsity_target"], 1), "Lennie 2003"),
+        *[(f"Setting on {DATASET_NAMES.get(dataset, dataset)} only",
+           ", ".join(f"{key} = {value}" for key, value in settings.items()), "tuning record")
+          for dataset, settings in (config.get("dataset_settings") or {}).items() if dataset in datasets and settings],
         ("Seeds", ", ".join(str(seed) for seed in config["seeds"]), "multi-seed harness"),
         ("Monte-Carlo passes, ECE bins", f"{config['evaluate']['mc_passes']}, {config['evaluate']['ece_bins']}",
          "evaluation"),
@@ -169,15 +173,76 @@ def dataset_table(manifests: Mapping[str, Path]) -> str:
     return markdown_table(["Dataset", "Train", "Validation", "Test"], rows, "lrrr")
 
 
+VERDICT_NAMES = {"holds": "holds", "fails": "FAILS", "inconclusive": "inconclusive"}
+
+
+def _interval(low: float | None, high: float | None, digits: int = 4) -> str:
+    if low is None or high is None or any(isinstance(x, float) and math.isnan(x) for x in (low, high)):
+        return "n/a"
+    return f"[{_number(low, digits)}, {_number(high, digits)}]"
+
+
 def claims_markdown(claims: pl.DataFrame) -> str:
-    """The claims table: each claim, measured value, threshold and PASS / FAIL."""
+    """The claims table: each claim, measured value, 95 % interval, threshold, verdict and
+    whether it counts (claims set by construction or by the objective are shown, not counted)."""
     rows = []
     for row in claims.iter_rows(named=True):
-        verdict = "n/a" if row["holds"] is None else ("PASS" if row["holds"] else "FAIL")
-        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), row["source"], row["statement"],
-                     _number(row["measured"]), row["threshold"], verdict))
-    return markdown_table(["Dataset", "Source", "Claim", "Measured", "Threshold", "Verdict"], rows, "lllrlc",
-                          widths=[10, 12, 44, 9, 20, 7])
+        verdict = VERDICT_NAMES.get(row["verdict"], row["verdict"])
+        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), f"`{row['claim']}`", row["statement"],
+                     _number(row["measured"]), _interval(row["ci_low"], row["ci_high"]), row["threshold"],
+                     verdict if row["counted"] else f"{verdict} (not counted)"))
+    return markdown_table(["Dataset", "Claim", "Statement", "Measured", "95 % CI", "Threshold", "Verdict"],
+                          rows, "lllrrll", widths=[8, 12, 40, 8, 14, 12, 10])
+
+
+QUALITY_COLUMNS = [("accuracy", None, "Accuracy"), ("uncalibrated_accuracy", None, "Acc. (raw)"), ("ece", None, "ECE"),
+                   ("uncalibrated_ece", None, "ECE (raw)"), ("auroc_error", "total", "AUROC total"),
+                   ("auroc_error", "aleatoric", "AUROC aleat."), ("auroc_error", "epistemic", "AUROC epist."),
+                   ("aurc", "confidence", "AURC")]
+
+
+def quality_markdown(quality: pl.DataFrame) -> str:
+    """What the uncertainties are worth, per dataset and model (deep ensembles of the baselines'
+    seeds included): accuracy, ECE after and before the calibration map, misclassification-
+    detection AUROC of each uncertainty and the area under the risk-coverage curve, each as the
+    point estimate with its 95 % bootstrap interval."""
+    rows = []
+    keys = quality.select("dataset", "model").unique(maintain_order=True)
+    for dataset, model in keys.iter_rows():
+        mine = quality.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
+        cells = []
+        for metric, uncertainty, _ in QUALITY_COLUMNS:
+            match = mine.filter((pl.col("metric") == metric) & (pl.col("uncertainty").eq_missing(uncertainty)))
+            if match.is_empty() or match["value"][0] is None:
+                cells.append("n/a")
+                continue
+            row = match.row(0, named=True)
+            cells.append(f"{_number(row['value'], 3)} {_interval(row['ci_low'], row['ci_high'], 3)}")
+        base, ensemble = (model[: -len("_ensemble")], True) if model.endswith("_ensemble") else (model, False)
+        name = MODEL_NAMES.get(base, base) + (" (ensemble)" if ensemble else "")
+        rows.append((DATASET_NAMES.get(dataset, dataset), name, *cells))
+    return markdown_table(["Dataset", "Model", *[label for _, _, label in QUALITY_COLUMNS]], rows,
+                          "ll" + "r" * len(QUALITY_COLUMNS), widths=[8, 10] + [9] * len(QUALITY_COLUMNS))
+
+
+def targets_markdown(targets: pl.DataFrame) -> str:
+    """Training targets met: quantities the loss pulls toward a target, measured on the test split."""
+    rows = [(DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
+             row["quantity"].replace("_", " "), _percent(row["measured"]),
+             _interval(row["ci_low"] * 100 if row["ci_low"] is not None else None,
+                       row["ci_high"] * 100 if row["ci_high"] is not None else None, 3) + " %",
+             _percent(row["target"]), f"{_percent(row['range_low'], 0)}-{_percent(row['range_high'], 0)}",
+             row["range_verdict"]) for row in targets.iter_rows(named=True)]
+    return markdown_table(["Dataset", "Model", "Quantity", "Measured", "95 % CI", "Target", "Range",
+                           "In range"], rows, "lllrrrrl")
+
+
+def tuning_record_markdown(config: Mapping[str, Any], record: Path | None) -> str:
+    """The cross-validation record (results/tuning/tuning.md), or why this build has none."""
+    if record is None:
+        return ("| Tuning |\n|:---|\n| Not part of this build (`tuning.enabled: false`); "
+                "the defaults are those of config.yaml. |\n")
+    return record.read_text()
 
 
 def uncertainty_markdown(summary: pl.DataFrame) -> str:
@@ -203,11 +268,27 @@ def result_datasets(summary: pl.DataFrame) -> list[str]:
     return summary["dataset"].unique(maintain_order=True).to_list()
 
 
+def claim_counts(claims: pl.DataFrame) -> dict[str, str]:
+    """How many counted claims hold, fail and are inconclusive, and which ones fail; claims set
+    by construction or by the training objective are counted apart (``claims_not_counted``)."""
+    counted = claims.filter(pl.col("counted"))
+
+    def listed(verdict: str) -> str:
+        rows = counted.filter(pl.col("verdict") == verdict).iter_rows(named=True)
+        return _join([f"{row['claim']} ({DATASET_NAMES.get(row['dataset'], row['dataset'])})" for row in rows]
+                     or ["none"])
+
+    values = {"claims_total": str(counted.height), "claims_not_counted": str(claims.height - counted.height)}
+    for verdict in VERDICT_NAMES:
+        values[f"claims_{verdict}"] = str(counted.filter(pl.col("verdict") == verdict).height)
+        values[f"claims_{verdict}_list"] = listed(verdict)
+    return values
+
+
 def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.DataFrame) -> dict[str, str]:
     """Named inline values of the manuscript, as the strings it prints."""
     beam = config["model"]["beam_net"]
     datasets = result_datasets(summary)
-    decided = claims.filter(pl.col("holds").is_not_null())
     values = {
         "datasets": _join([DATASET_NAMES.get(d, d) for d in datasets]),
         "n_datasets": str(len(datasets)),
@@ -219,12 +300,7 @@ def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.Da
         "tau_m_ms": f"{beam['tau_m_ms']:g}", "tau_s_ms": f"{beam['tau_s_ms']:g}",
         "w_inh": f"{beam['w_inh']:g}", "ece_bins": str(config["evaluate"]["ece_bins"]),
         "mc_passes": str(config["evaluate"]["mc_passes"]),
-        "claims_total": str(decided.height),
-        "claims_pass": str(int(decided["holds"].sum())),
-        "claims_fail": str(int((~decided["holds"]).sum())),
-        "claims_failed_list": _join([f"{row['source']} ({DATASET_NAMES.get(row['dataset'], row['dataset'])})"
-                                     for row in decided.filter(~pl.col("holds")).iter_rows(named=True)]
-                                    or ["none"]),
+        **claim_counts(claims),
     }
     sentences = []
     for dataset in datasets:
@@ -244,11 +320,54 @@ def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.Da
     return values
 
 
+def prop_3_3_markdown(sweep: pl.DataFrame) -> str:
+    """The Prop. 3.3 sweep: mean rate-posterior distance and its 95 % interval per w_inh and dynamics."""
+    rows = []
+    for w_inh in sweep["w_inh"].unique().sort().to_list():
+        cells = [f"{w_inh:g}"]
+        for dynamics in ("sampled", "mean_field"):
+            match = sweep.filter((pl.col("w_inh") == w_inh) & (pl.col("dynamics") == dynamics))
+            if match.is_empty():
+                cells.append("n/a")
+                continue
+            row = match.row(0, named=True)
+            cells.append(f"{row['distance_mean']:.3f} [{row['distance_ci_low']:.3f}, {row['distance_ci_high']:.3f}]")
+        noise = sweep.filter((pl.col("w_inh") == w_inh) & (pl.col("dynamics") == "sampled"))
+        cells.append(f"{noise['sampling_noise'][0]:.3f}" if noise.height else "n/a")
+        rows.append(cells)
+    return markdown_table(["w_inh", "TV, sampled spikes", "TV, mean field", "Finite-spike noise"], rows, "rrrr")
+
+
+def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> dict[str, str]:
+    """The tuning protocol's settings and, per dataset and model, the variant its rule kept."""
+    tuning = config["tuning"]
+    values = {"tuning.folds": str(tuning["folds"]), "tuning.rule": str(tuning["rule"]).replace("_", " "),
+              "tuning.metric": str(tuning["metric"]), "tuning.grid": str(tuning["grid"])}
+    if winners is None or winners.is_empty():
+        values["tuning_sentence"] = "no tuning record is part of this build"
+        return values
+    changed = winners.filter(~pl.col("default_is_winner"))
+    values["tuning_sentence"] = (
+        "the rule kept the configured default for every dataset and model" if changed.is_empty() else
+        "the rule replaced the default with " + _join([
+            f"{row['variant']} for {MODEL_NAMES.get(row['model'], row['model'])} on "
+            f"{DATASET_NAMES.get(row['dataset'], row['dataset'])}" for row in changed.iter_rows(named=True)]))
+    return values
+
+
 def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: Mapping[str, Path],
-                       values_path: Path, tables_out: Path) -> None:
-    """Write values.json and the Markdown tables the manuscript includes (atomically)."""
+                       values_path: Path, tables_out: Path, tuning_dir: Path | None = None) -> None:
+    """Write values.json and the Markdown tables the manuscript includes (atomically).
+
+    ``tuning_dir`` is the cross-validation record (results/tuning/); None where the build has none.
+    """
     summary = pl.read_parquet(tables_dir / "summary.parquet")
-    claims = pl.read_csv(tables_dir / "claims.csv", schema_overrides={"measured": pl.Float64})
+    claims = pl.read_csv(tables_dir / "claims.csv", schema_overrides={
+        "measured": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "counted": pl.Boolean})
+    quality = pl.read_parquet(tables_dir / "uncertainty_quality.parquet")
+    targets = pl.read_parquet(tables_dir / "training_targets.parquet")
+    winners = pl.read_csv(tuning_dir / "winners.csv") if tuning_dir is not None else None
+    sweep = pl.read_parquet(tables_dir / "prop_3_3_sweep.parquet")
     tables = {
         "headline": (tables_dir / "summary.md").read_text(),
         "config": config_table(config, result_datasets(summary)),
@@ -256,8 +375,13 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
         "datasets": dataset_table(manifests),
         "claims": claims_markdown(claims),
         "uncertainty": uncertainty_markdown(summary),
+        "quality": quality_markdown(quality),
+        "targets": targets_markdown(targets),
+        "tuning": tuning_record_markdown(config, tuning_dir / "tuning.md" if tuning_dir is not None else None),
+        "prop_3_3": prop_3_3_markdown(sweep),
     }
-    values = paper_values(config, summary, claims)
+    values = (paper_values(config, summary, claims) | tuning_values(config, winners)
+              | sweep_values(sweep, float(config["model"]["beam_net"]["w_inh"])))
     tables_out.mkdir(parents=True, exist_ok=True)
     paths = [values_path] + [tables_out / f"{name}.md" for name in tables]
     with atomic_paths(*paths) as temps:

@@ -7,15 +7,22 @@ rule collect_paper_values:
     output:
         values="results/paper/values.json",
         tables=expand("results/paper/tables/{name}.md",
-                      name=["headline", "config", "theory", "datasets", "claims", "uncertainty"]),
+                      name=["headline", "config", "theory", "datasets", "claims", "uncertainty", "quality",
+                            "targets", "tuning", "prop_3_3"]),
     input:
         summary="results/tables/summary.parquet",
         headline="results/tables/summary.md",
         claims="results/tables/claims.csv",
+        quality="results/tables/uncertainty_quality.parquet",
+        targets="results/tables/training_targets.parquet",
+        prop_3_3="results/tables/prop_3_3_sweep.parquet",
+        tuning=lambda wildcards: tuning_targets(active_datasets()),
         manifests=lambda wildcards: expand("results/datasets/{dataset}/manifest.csv", dataset=active_datasets()),
-        code=source_files("paper.py"),
+        code=source_files("paper.py", "theory.py"),
     params:
-        cfg=step_config("datasets", "models", "seeds", "encoding", "model", "train", "evaluate", "claims"),
+        cfg=step_config("datasets", "models", "seeds", "encoding", "model", "train", "evaluate", "claims",
+                        "tuning", "dataset_settings"),
+        tuning_dir=lambda wildcards: "--tuning-dir results/tuning" if tuning_targets(active_datasets()) else "",
     log:
         "logs/paper/collect_paper_values.log",
     conda:
@@ -25,7 +32,8 @@ rule collect_paper_values:
         runtime=5,
     shell:
         "python -m beamnet paper-values --config-json {params.cfg:q} --tables-dir results/tables"
-        " --manifests {input.manifests} --values {output.values} --tables-out results/paper/tables > {log} 2>&1"
+        " --manifests {input.manifests} --values {output.values} --tables-out results/paper/tables"
+        " {params.tuning_dir} > {log} 2>&1"
 
 
 rule render_paper:
