@@ -313,3 +313,58 @@ def test_rate_snn_reference_matches_lava_with_a_negative_readout_exponent(tmp_pa
     summary = lava_run_summary((tmp_path, None), tmp_path, "--chunk-samples", "3")
     assert summary["reference_mismatches"] == 0 and summary["samples"] == 3
     assert summary["mean_neuron_spikes"] > 0
+
+
+# --- the run's checks and its energy convention -------------------------------------------------
+
+def _summary(**changes) -> dict:
+    summary = {"model": "beam_net", "dataset": "digits", "simulator": "lava", "samples": 20,
+               "reference_mismatches": 0, "agreement_torch": 0.95}
+    return summary | changes
+
+
+def test_run_checks_fail_below_the_floor_and_on_any_reference_mismatch():
+    from beamnet.loihi.run_lava import RunCheckError, check_run
+
+    check_run(_summary(), agreement_floor=0.9)                         # holds: nothing raised
+    with pytest.raises(RunCheckError, match=r"agreement with the torch model 0.8500 is below the floor"):
+        check_run(_summary(agreement_torch=0.85), agreement_floor=0.9)
+    with pytest.raises(RunCheckError, match="differed from the NumPy integer reference on 1 of 20 samples"):
+        check_run(_summary(reference_mismatches=1), agreement_floor=0.9)
+    check_run(_summary(simulator="numpy reference", reference_mismatches=0), agreement_floor=0.0)
+
+
+def test_runner_exits_with_the_reason_when_below_the_floor(exported_tiny, tmp_path):
+    """A floor the tiny model cannot meet (it agrees on less than every sample): exit status 3, the
+    reason on stderr, the summary still printed (the rule's log keeps it)."""
+    import sys
+
+    root, _ = exported_tiny
+    result = subprocess.run([sys.executable, "src/beamnet/loihi/run_lava.py", "--network", str(root / "network.npz"),
+                             "--inputs", str(root / "inputs.npz"), "--predictions", str(tmp_path / "p.csv"),
+                             "--summary", str(tmp_path / "s.json"), "--numpy-only", "--limit", "40",
+                             "--agreement-floor", "1.0"],
+                            check=False, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    summary = json.loads((tmp_path / "s.json").read_text())
+    if summary["agreement_torch"] == 1.0:
+        pytest.skip("the tiny model agreed on every sample; the floor cannot be missed")
+    assert result.returncode == 3
+    assert "is below the floor loihi.agreement_floor = 1" in result.stderr
+    assert '"agreement_torch"' in result.stdout
+
+
+def test_exported_beam_net_carries_its_host_loop_and_the_runner_prices_it(exported_tiny, tmp_path):
+    """The loop's MACs and pattern-table reads travel with the inputs; the runner adds them, priced
+    on the host, to the chip's energy (beamnet.energy's convention)."""
+    from beamnet.energy import HOST_PLATFORM, inference_energy_nj
+    from beamnet.loihi.run_lava import run
+
+    root, _ = exported_tiny
+    inputs = dict(np.load(root / "inputs.npz"))
+    assert inputs["host_macs"].shape == inputs["labels"].shape and float(inputs["host_macs"].min()) > 0
+    summary = run(root / "network.npz", root / "inputs.npz", tmp_path / "p.csv", tmp_path / "s.json",
+                  chunk_samples=10, limit=10, use_lava=False)
+    host = inference_energy_nj({"macs": inputs["host_macs"][:10], "memory_reads": inputs["host_memory_reads"][:10]},
+                               HOST_PLATFORM, float(inputs["host_stored_words"]))
+    assert summary["energy_host_nj_mean"] == pytest.approx(float(np.mean(host)))
+    assert summary["energy_nj_mean"] == pytest.approx(summary["energy_on_chip_nj_mean"] + summary["energy_host_nj_mean"])

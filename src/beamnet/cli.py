@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# --- energy sweep (Eq. 25) and Loihi (issue 5) -----------------------------------------------
+# --- energy sweep (Eq. 25) and Loihi -----------------------------------------------
 
 def cmd_energy_point(args: argparse.Namespace) -> None:
     from beamnet.energy_sweep import write_point

@@ -5,13 +5,21 @@ cheaply (``energy.train_epochs`` epochs at the configured ``lif_steps``) and its
 counted on the test split for every LIF step count T in ``energy.lif_steps`` (the same weights
 simulated for T steps; T changes the counts, not the training). Operation counts follow the
 evaluation stage (:func:`beamnet.evaluate.predict`): input spikes x N coincidence synapses,
-pattern spikes x K readout synapses, the loop's dense MACs, N x T neuron updates.
+pattern spikes x K readout synapses, the loop's dense MACs and pattern-table reads, N x T
+neuron updates.
 
-Each point is priced on every platform of :data:`beamnet.energy.PLATFORMS` and set against
-the parameter-matched ANN-MLP (dense MACs, fp32 and int8; its counts need no trained weights)
-and the report's anchors (GPU attention 150 nJ, cortex 0.77 nJ). :func:`find_crossings` gives
-the N at which BEAM-Net's energy crosses each baseline's, interpolated linearly in log N
-between the two grid points where the sign of the difference changes.
+Every row follows :mod:`beamnet.energy`'s one convention. BEAM-Net on Loihi, its native
+platform, is priced on chip with the loop on the host (``energy_on_chip_nj``,
+``energy_host_nj``, their sum ``energy_nj``); on CMOS (fp32, int8) everything runs on the chip,
+reading its weights from a memory of their size. The parameter-matched ANN-MLP is priced from
+counts measured on the same test split: each sample's non-zero inputs (the latency
+intensities the ANN-MLP reads) reach all H hidden units, and every hidden unit is counted as
+non-zero (the trained network's ReLU zeros are not known without training it, so the hidden
+layer's H x K term is an upper bound) -- the formula of the headline
+(:func:`beamnet.energy.ann_counts`). The dense ANN (every input non-zero) is shown beside it,
+labelled ``ann_mlp_dense_*``. :func:`find_crossings` gives the N at which BEAM-Net's energy
+crosses each baseline's, interpolated linearly in log N between the two grid points where the
+sign of the difference changes.
 
 Outputs: ``results/energy/points/{dataset}/n={N}.parquet`` (one per point) and
 ``results/energy/{sweep,crossings}.{parquet,csv}``.
@@ -34,17 +42,24 @@ import polars as pl
 from beamnet.energy import (
     PLATFORMS,
     REFERENCE_ANCHORS_NJ,
+    ann_counts,
     ann_dense_counts,
+    ann_parameter_words,
     beam_net_memory_reads,
+    beam_net_parameter_words,
     inference_energy_nj,
+    loop_memory_reads,
+    native_energy_nj,
 )
 from beamnet.io import atomic_paths
 
 log = logging.getLogger("beamnet.energy_sweep")
 N_CLASSES = 10
 BEAM_PLATFORMS = ("loihi", "cmos45_fp32", "cmos45_int8")
-# (model label, platform) of the baselines every BEAM-Net row is compared with.
-ANN_BASELINES = (("ann_mlp_fp32", "cmos45_fp32"), ("ann_mlp_int8", "cmos45_int8"))
+# (model label, platform, dense) of the baselines every BEAM-Net row is compared with: the ANN-MLP
+# with its measured input sparsity, and the dense ANN beside it
+ANN_BASELINES = (("ann_mlp_fp32", "cmos45_fp32", False), ("ann_mlp_int8", "cmos45_int8", False),
+                 ("ann_mlp_dense_fp32", "cmos45_fp32", True), ("ann_mlp_dense_int8", "cmos45_int8", True))
 
 
 def point_config(config: Mapping[str, Any], n_patterns: int) -> dict[str, Any]:
@@ -85,37 +100,59 @@ def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_
     n_active = data.active.sum(1).numpy().astype(np.float64)
     n_inputs = data.n_inputs
     hidden = matched_hidden_width(beam_net_parameter_count(n_inputs, N_CLASSES, n_patterns), n_inputs, N_CLASSES)
-    ann = ann_dense_counts(n_inputs, hidden, N_CLASSES)
+    ann_words = ann_parameter_words(n_inputs, hidden, N_CLASSES)
+    nonzero_inputs = (data.intensity != 0).sum(1).numpy().astype(np.float64)
+    ann_measured = ann_counts(nonzero_inputs, np.full_like(nonzero_inputs, float(hidden)), hidden, N_CLASSES)
+    ann_dense = ann_dense_counts(n_inputs, hidden, N_CLASSES)
+    beam_words = beam_net_parameter_words(n_inputs, n_patterns, N_CLASSES)
     rows: list[dict[str, Any]] = []
     base = {"dataset": dataset, "n_patterns": int(n_patterns), "n_inputs": int(n_inputs),
             "ann_hidden": int(hidden), "test_samples": len(labels)}
+    empty = {"energy_on_chip_nj": None, "energy_host_nj": None, "stored_words": None}
     for steps in sweep["lif_steps"]:
         model.lif.steps = int(steps)
         with torch.no_grad():
             result = predict(model, data, int(cfg["evaluate"]["mc_passes"]), seed)
         accuracy = float((result["probabilities"].argmax(1) == labels).mean())
-        counts = operation_counts(result)
-        counts["memory_reads"] = beam_net_memory_reads(n_active, n_patterns, counts["spikes"], N_CLASSES)
+        counts = operation_counts(result)              # the loop's MACs and pattern-table reads included
+        native = native_energy_nj("beam_net", counts, float(n_inputs * n_patterns))
+        cmos_counts = {**counts, "memory_reads": beam_net_memory_reads(n_active, n_patterns, counts["spikes"],
+                                                                       N_CLASSES)
+                       + loop_memory_reads(result["iterations"], n_active, n_patterns)}
         for platform in BEAM_PLATFORMS:
-            energy = np.asarray(inference_energy_nj(counts, platform))
+            if platform == "loihi":
+                energy, words = native, float(n_inputs * n_patterns)
+                priced = counts
+            else:
+                total = np.asarray(inference_energy_nj(cmos_counts, platform, beam_words))
+                energy, words, priced = ({"energy_nj": total, "energy_on_chip_nj": total,
+                                          "energy_host_nj": np.zeros_like(total)}, float(beam_words), cmos_counts)
             rows.append({**base, "lif_steps": int(steps), "model": "beam_net", "platform": platform,
-                         "energy_nj": float(energy.mean()), "energy_nj_std": float(energy.std()),
+                         "energy_nj": float(np.mean(energy["energy_nj"])),
+                         "energy_nj_std": float(np.std(energy["energy_nj"])),
+                         "energy_on_chip_nj": float(np.mean(energy["energy_on_chip_nj"])),
+                         "energy_host_nj": float(np.mean(energy["energy_host_nj"])), "stored_words": words,
                          "accuracy": accuracy, "activity": float(result["activity"].mean()),
-                         **{f"{key}": float(np.mean(value)) for key, value in counts.items()}})
-        for label, platform in ANN_BASELINES:
+                         **{f"{key}": float(np.mean(value)) for key, value in priced.items()}})
+        for label, platform, dense in ANN_BASELINES:
+            ann = ann_dense if dense else ann_measured
+            energy = np.asarray(inference_energy_nj(ann, platform, ann_words))
             rows.append({**base, "lif_steps": int(steps), "model": label, "platform": platform,
-                         "energy_nj": float(inference_energy_nj(ann, platform)), "energy_nj_std": 0.0,
-                         "accuracy": None, "activity": None, "synops": ann["synops"], "macs": ann["macs"],
+                         "energy_nj": float(np.mean(energy)), "energy_nj_std": float(np.std(energy)),
+                         "energy_on_chip_nj": float(np.mean(energy)), "energy_host_nj": 0.0,
+                         "stored_words": float(ann_words), "accuracy": None, "activity": None,
+                         "synops": float(np.mean(ann["synops"])), "macs": float(np.mean(ann["macs"])),
                          "neuron_updates": 0.0, "active_updates": 0.0, "spikes": 0.0,
-                         "memory_reads": ann["memory_reads"]})
+                         "memory_reads": float(np.mean(ann["memory_reads"]))})
         for label, (value, _source) in REFERENCE_ANCHORS_NJ.items():
             rows.append({**base, "lif_steps": int(steps), "model": label, "platform": "reference",
-                         "energy_nj": float(value), "energy_nj_std": 0.0, "accuracy": None, "activity": None,
-                         "synops": None, "macs": None, "neuron_updates": None, "active_updates": None,
-                         "spikes": None, "memory_reads": None})
-        log.info("N=%d T=%d: BEAM-Net %.3f nJ on Loihi (accuracy %.3f); ANN fp32 %.3f nJ, int8 %.3f nJ",
-                 n_patterns, steps, rows[-2 - len(ANN_BASELINES) - len(BEAM_PLATFORMS)]["energy_nj"],
-                 accuracy, inference_energy_nj(ann, "cmos45_fp32"), inference_energy_nj(ann, "cmos45_int8"))
+                         "energy_nj": float(value), "energy_nj_std": 0.0, **empty, "accuracy": None,
+                         "activity": None, "synops": None, "macs": None, "neuron_updates": None,
+                         "active_updates": None, "spikes": None, "memory_reads": None})
+        log.info("N=%d T=%d: BEAM-Net %.3f nJ on Loihi with its host loop (accuracy %.3f); ANN fp32 %.3f nJ "
+                 "(measured sparsity), %.3f nJ (dense)", n_patterns, steps, float(np.mean(native["energy_nj"])),
+                 accuracy, float(np.mean(inference_energy_nj(ann_measured, "cmos45_fp32", ann_words))),
+                 float(inference_energy_nj(ann_dense, "cmos45_fp32", ann_words)))
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
@@ -149,7 +186,8 @@ def crossing(ns: Sequence[float], beam: Sequence[float], baseline: Sequence[floa
 def find_crossings(sweep: pl.DataFrame) -> pl.DataFrame:
     """One row per dataset x T x BEAM-Net platform x baseline: the crossing N (see :func:`crossing`)."""
     rows: list[dict[str, Any]] = []
-    baselines = [*ANN_BASELINES, *((label, "reference") for label in REFERENCE_ANCHORS_NJ)]
+    baselines = [*((label, platform) for label, platform, _dense in ANN_BASELINES),
+                 *((label, "reference") for label in REFERENCE_ANCHORS_NJ)]
     for (dataset, steps), group in sweep.group_by(["dataset", "lif_steps"], maintain_order=True):
         for platform in BEAM_PLATFORMS:
             beam = group.filter((pl.col("model") == "beam_net") & (pl.col("platform") == platform)).sort("n_patterns")

@@ -8,7 +8,8 @@ Hive-partitioned, provenance in the file's key-value metadata) with one row per 
     total_uncertainty, aleatoric_uncertainty, epistemic_uncertainty   (nats, Eqs. 14-15)
     loop_iterations, loop_converged, loop_energy_max_increase,          (Thm. 3.6, Thm. 4.1)
     loop_energy_magnitude, loop_iterations_uncapped, loop_settled_uncapped
-    spike_count, activity_fraction, synaptic_ops, macs, neuron_updates, energy_nj (Eq. 25)
+    spike_count, activity_fraction, synaptic_ops, macs, neuron_updates, memory_reads,
+    stored_words, energy_on_chip_nj, energy_host_nj, energy_nj            (Eq. 25)
 
 Stochastic BEAM-Net is evaluated with ``mc_passes`` Monte-Carlo passes of sampled spikes. The
 predictive is one Dirichlet: the evidence is averaged over the P passes,
@@ -31,7 +32,10 @@ iterations, the scale of float32 rounding in ``loop_energy_max_increase``.
 
 Operation counts follow NeuroBench (Yik et al. 2024): binary spikes into a synapse are
 accumulates (synaptic_ops); real-valued inputs are multiply-accumulates counted only where the
-input is non-zero (effective MACs).
+input is non-zero (effective MACs). Energy follows :mod:`beamnet.energy`'s one convention:
+each model on its native platform, BEAM-Net's loop (its MACs and pattern-table reads) priced on
+the host beside the on-chip part, memory reads by the size of the memory read (``stored_words``:
+the pattern table for BEAM-Net's loop, the weights for the ANN-MLP); ``energy_nj`` is the sum.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import pyarrow.parquet as pq
 import torch
 
 from beamnet.config import theory_bound_iterations
-from beamnet.energy import NATIVE_PLATFORM, inference_energy_nj
+from beamnet.energy import NATIVE_PLATFORM, ann_counts, ann_parameter_words, loop_memory_reads, native_energy_nj
 from beamnet.io import atomic_paths
 from beamnet.models import build_model
 from beamnet.models.baselines import ANNMLP, RateSNN
@@ -137,8 +141,11 @@ def _beam_net_batch(model: BEAMNet, inputs, passes: int, generator: torch.Genera
         "spikes": spikes, "activity": activity,
         # input spikes reach N coincidence synapses; pattern spikes reach K readout synapses
         "synops": n_active * n_patterns + spikes.double() * n_classes,
-        # the loop's dense arithmetic: similarity (2 per active input and pattern) and prediction
+        # the loop's dense arithmetic on the host: similarity (2 per active input and pattern) and
+        # prediction, reading each pattern time once per iteration (beamnet.energy.loop_memory_reads)
         "macs": out.iterations.double() * 3.0 * n_active * n_patterns,
+        "memory_reads": torch.from_numpy(loop_memory_reads(out.iterations.numpy(), n_active.numpy(), n_patterns)),
+        "stored_words": torch.full_like(total, float(model.coincidence.n_inputs * n_patterns), dtype=torch.float64),
         "neuron_updates": torch.full_like(total, float(n_patterns * steps), dtype=torch.float64),
     }
 
@@ -164,10 +171,11 @@ def _baseline_batch(model: torch.nn.Module, inputs) -> dict[str, np.ndarray]:
         nonzero_inputs = (x != 0).sum(1).double()
         nonzero_hidden = (hidden != 0).sum(1).double()
         activity = nonzero_hidden / hidden_units
-        macs = nonzero_inputs * hidden_units + nonzero_hidden * n_classes
-        counts_map = {"synops": torch.zeros_like(macs), "macs": macs,
-                      "neuron_updates": torch.zeros_like(macs), "spikes": torch.zeros_like(macs),
-                      "memory_reads": macs}
+        counts_map = {key: torch.from_numpy(value) for key, value in
+                      ann_counts(nonzero_inputs.numpy(), nonzero_hidden.numpy(), hidden_units, n_classes).items()}
+        words = ann_parameter_words(model.hidden.in_features, hidden_units, n_classes)
+        counts_map |= {"neuron_updates": torch.zeros_like(nonzero_inputs), "spikes": torch.zeros_like(nonzero_inputs),
+                       "stored_words": torch.full_like(nonzero_inputs, float(words))}
     probabilities = torch.softmax(logits, 1)
     # the logits before the fitted scale: dividing by a positive scale in float64 keeps their order
     uncalibrated = torch.softmax(logits.double() / model.logit_scale.double(), 1)
@@ -208,6 +216,12 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
     prediction = probabilities.argmax(1)
     labels = data.labels.numpy()
     counts = operation_counts(result)
+    stored = result.get("stored_words")
+    stored_words = (np.asarray(stored, dtype=np.float64) if stored is not None
+                    else np.zeros(len(labels), dtype=np.float64))
+    # one memory per model: its size is constant over the samples
+    energy = native_energy_nj(model_name, counts, float(stored_words[0]) if len(labels) and stored_words[0] > 0
+                              else None)
     columns: dict[str, Any] = {
         "sample_id": data.sample_ids.numpy(), "split": np.full(len(labels), "test"),
         "label": labels, "prediction": prediction, "confidence": probabilities.max(1),
@@ -228,7 +242,9 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
         "activity_fraction": result["activity"].astype(np.float64),
         "synaptic_ops": result["synops"].astype(np.float64), "macs": result["macs"].astype(np.float64),
         "neuron_updates": result["neuron_updates"].astype(np.float64),
-        "energy_nj": np.asarray(inference_energy_nj(counts, NATIVE_PLATFORM[model_name]), dtype=np.float64),
+        "memory_reads": counts.get("memory_reads", np.zeros(len(labels))),
+        "stored_words": stored_words,
+        **{key: np.asarray(value, dtype=np.float64) for key, value in energy.items()},
     }
     # every model's file has the same columns (the loop's are null where there is no loop), so
     # that a glob over the partitions reads as one table

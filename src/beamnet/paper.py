@@ -379,6 +379,8 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
         "targets": targets_markdown(targets),
         "tuning": tuning_record_markdown(config, tuning_dir / "tuning.md" if tuning_dir is not None else None),
         "prop_3_3": prop_3_3_markdown(sweep),
+        "energy": energy_markdown(summary),
+        "platforms": platform_markdown(),
     }
     values = (paper_values(config, summary, claims) | tuning_values(config, winners)
               | sweep_values(sweep, float(config["model"]["beam_net"]["w_inh"])))
@@ -396,7 +398,8 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
 # family's figures in PAPER_FIGURES (workflow/rules/common.smk), so render_paper depends on it and
 # render_report merges it for the registered sections only.
 SECTION_VALUES_DIR = "values"
-BASELINE_NAMES = {"ann_mlp_fp32": "the dense fp32 ANN", "ann_mlp_int8": "the int8 ANN",
+BASELINE_NAMES = {"ann_mlp_fp32": "the fp32 ANN-MLP", "ann_mlp_int8": "the int8 ANN-MLP",
+                  "ann_mlp_dense_fp32": "the dense fp32 ANN", "ann_mlp_dense_int8": "the dense int8 ANN",
                   "gpu_attention": "the GPU-attention anchor", "cortex": "the cortex anchor"}
 REFERENCE_LABELS = ("gpu_attention", "cortex")  # the report's anchors (energy.REFERENCE_ANCHORS_NJ)
 PLATFORM_NAMES = {"loihi": "Loihi", "cmos45_fp32": "45 nm CMOS fp32", "cmos45_int8": "45 nm CMOS int8"}
@@ -415,10 +418,13 @@ def sweep_steps(sweep: pl.DataFrame, lif_steps: int | None = None) -> int:
 
 
 def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int | None = None,
-                  platform: str = "loihi") -> dict[str, str]:
+                  platform: str = "loihi", summary: pl.DataFrame | None = None,
+                  n_patterns: int | None = None) -> dict[str, str]:
     """Named values of the energy sweep (results/energy/{sweep,crossings}.parquet) at T = ``lif_steps``,
     for BEAM-Net on ``platform`` (its native one, Loihi): energy at the smallest and largest N,
-    the N at which it crosses each baseline, and one sentence per dataset."""
+    the N at which it crosses each baseline, and one sentence per dataset. With the headline
+    ``summary`` and the trained ``n_patterns``, also the sweep's ANN-MLP energy at that N against
+    the headline's (``energy.{dataset}.ann_sweep_vs_headline``: the two apply one convention)."""
     steps = sweep_steps(sweep, lif_steps)
     at_t = sweep.filter(pl.col("lif_steps") == steps)
     ns = sorted(at_t["n_patterns"].unique().to_list())
@@ -454,6 +460,8 @@ def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int |
                                     & (pl.col("platform") == row["baseline_platform"])).sort("n_patterns")
                 below = other.height > 0 and low["energy_nj"] < other["energy_nj"][0]
                 phrases.append(f"stays {'below' if below else 'above'} {name} throughout")
+        if summary is not None and n_patterns is not None:
+            values.update(_sweep_against_headline(mine, summary, dataset, int(n_patterns), key))
         sentence = (f"on {DATASET_NAMES.get(dataset, dataset)}, it spends {_nj(low['energy_nj'])} nJ per inference "
                     f"at N = {low['n_patterns']} and "
                     f"{_nj(high['energy_nj'])} nJ at N = {high['n_patterns']}")
@@ -461,8 +469,99 @@ def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int |
             sentence += "; it " + _join(phrases)
         sentences.append(sentence)
     values["energy_sentence"] = "; ".join(sentences) or "no dataset was swept"
+    ratios = [f"{values[f'energy.{d}.ann_sweep_vs_headline']} times the headline's on {DATASET_NAMES.get(d, d)}"
+              for d in at_t["dataset"].unique().sort().to_list()
+              if not values.get(f"energy.{d}.ann_sweep_vs_headline", "not").startswith("not")]
+    values["energy_ann_agreement"] = _join(ratios) if ratios else "not compared (no headline ANN-MLP at the trained N)"
+    values["energy_sweep_table"] = sweep_markdown(at_t, crossings.filter(pl.col("lif_steps") == steps),
+                                                  platform, n_patterns)
     return values
 
+
+def sweep_markdown(at_t: pl.DataFrame, crossings: pl.DataFrame, platform: str, n_patterns: int | None) -> str:
+    """The sweep at one T as a table: per dataset and baseline, the baseline's energy and
+    BEAM-Net's (on ``platform`` with its host loop) at the smallest, trained and largest N, and
+    the N where the two cross."""
+    rows = []
+    for dataset in sorted(at_t["dataset"].unique().to_list()):
+        mine = at_t.filter(pl.col("dataset") == dataset)
+        beam = mine.filter((pl.col("model") == "beam_net") & (pl.col("platform") == platform)).sort("n_patterns")
+        if beam.is_empty():
+            continue
+        ns = beam["n_patterns"].to_list()
+        shown = sorted({ns[0], ns[-1], *([int(n_patterns)] if n_patterns in ns else [])})
+
+        def at(frame: pl.DataFrame, n: int) -> str:
+            match = frame.filter(pl.col("n_patterns") == n)
+            return _nj(match["energy_nj"][0]) if match.height else "n/a"
+
+        rows.append([DATASET_NAMES.get(dataset, dataset), f"BEAM-Net ({PLATFORM_NAMES.get(platform, platform)}"
+                     + (" + host loop)" if platform == "loihi" else ")"), *(at(beam, n) for n in shown), "—"])
+        for row in crossings.filter((pl.col("dataset") == dataset)
+                                    & (pl.col("beam_net_platform") == platform)).iter_rows(named=True):
+            other = mine.filter((pl.col("model") == row["baseline"])
+                                & (pl.col("platform") == row["baseline_platform"])).sort("n_patterns")
+            where = (f"N ≈ {row['crossing_n']:.0f} ({'cheaper' if 'cheaper' in (row['direction'] or '') else 'dearer'}"
+                     " beyond)" if row["crossing_n"] is not None else
+                     f"none: BEAM-Net {'below' if beam['energy_nj'][0] < other['energy_nj'][0] else 'above'}")
+            rows.append(["", BASELINE_NAMES.get(row["baseline"], row["baseline"]).removeprefix("the "),
+                         *(at(other, n) for n in shown), where])
+    if not rows:
+        return "No dataset was swept."
+    header = ["Dataset", "Model", *(f"N = {n} (nJ)" for n in shown)]
+    return markdown_table([*header, "Crossing with BEAM-Net"], rows, "ll" + "r" * (len(header) - 2) + "l")
+
+
+
+def _sweep_against_headline(at_t: pl.DataFrame, summary: pl.DataFrame, dataset: str, n_patterns: int,
+                            key: str) -> dict[str, str]:
+    """The sweep's ANN-MLP (fp32, measured input sparsity) at the trained N beside the headline's."""
+    sweep_ann = at_t.filter((pl.col("model") == "ann_mlp_fp32") & (pl.col("n_patterns") == n_patterns))
+    headline = summary.filter((pl.col("dataset") == dataset) & (pl.col("model") == "ann_mlp"))
+    if sweep_ann.is_empty() or headline.is_empty():
+        return {f"{key}.ann_sweep_vs_headline": f"not compared (N = {n_patterns} not swept, or no headline ANN-MLP)"}
+    swept, measured = float(sweep_ann["energy_nj"][0]), float(headline["energy_nj_mean"][0])
+    return {f"{key}.ann_sweep_nj": _nj(swept), f"{key}.ann_headline_nj": _nj(measured),
+            f"{key}.ann_sweep_vs_headline": f"{swept / measured:.3f}"}
+
+
+def energy_markdown(summary: pl.DataFrame) -> str:
+    """The headline's energy per inference per dataset and model, on its native platform, split
+    into the on-chip part and the host part (BEAM-Net's loop), mean and 95 % CI over seeds."""
+    from beamnet.energy import NATIVE_PLATFORM, PLATFORMS
+
+    def cell(row: Mapping[str, Any], metric: str) -> str:
+        mean, ci = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95")
+        if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+            return "n/a"
+        return f"{_nj(mean)} ± {_nj(ci)}" if ci is not None and not math.isnan(ci) else _nj(mean)
+
+    rows = []
+    for row in summary.sort(["dataset", "model"]).iter_rows(named=True):
+        platform = PLATFORMS[NATIVE_PLATFORM[row["model"]]]
+        host = (PLATFORMS["cmos45_fp32"].chip if platform.reads_in_synop else "none")
+        rows.append([DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
+                     platform.chip, cell(row, "energy_on_chip_nj"), host, cell(row, "energy_host_nj"),
+                     cell(row, "energy_nj")])
+    return markdown_table(["Dataset", "Model", "Platform", "On chip (nJ)", "Host", "Host (nJ)", "Total (nJ)"],
+                          rows, "lllrlrr")
+
+
+def platform_markdown() -> str:
+    """Eq. 25's constants per platform, with the chip generation each was measured on, and the
+    memory-read energy by memory size (beamnet.energy)."""
+    from beamnet.energy import DRAM_READ_64BIT_PJ, PLATFORMS, SRAM_READ_64BIT_PJ
+
+    rows = [[p.name, p.chip, f"{p.mac_pj:g}" if p.mac_pj else "host", f"{p.synop_pj:g}",
+             f"{p.neuron_update_pj:g} / {p.active_update_pj:g}", f"{p.spike_pj:g}",
+             "in the synaptic op" if p.reads_in_synop else f"{p.word_bits}-bit words", p.source]
+            for p in PLATFORMS.values()]
+    sizes = ", ".join(f"{size / 1024:g} kB: {pj:g} pJ" for size, pj in SRAM_READ_64BIT_PJ)
+    rows.append(["memory read (64-bit)", "45 nm SRAM / DRAM", "", "", "", "",
+                 f"{sizes}; DRAM {DRAM_READ_64BIT_PJ[0]:g}-{DRAM_READ_64BIT_PJ[1]:g} pJ",
+                 "Horowitz, ISSCC 2014"])
+    return markdown_table(["Platform", "Chip", "MAC (pJ)", "Synaptic op (pJ)", "Update idle / spiking (pJ)",
+                           "Spike (pJ)", "Memory reads", "Source"], rows, "llrrrrll")
 
 
 def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
@@ -483,6 +582,8 @@ def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
             f"{key}.agreement_deterministic": _percent(row["agreement_torch_deterministic"]),
             f"{key}.accuracy": _percent(row["accuracy"]), f"{key}.torch_accuracy": _percent(row["torch_accuracy"]),
             f"{key}.energy_nj": _nj(row["energy_nj_mean"]), f"{key}.energy_nj_std": _nj(row["energy_nj_std"]),
+            f"{key}.energy_on_chip_nj": _nj(row.get("energy_on_chip_nj_mean") or row["energy_nj_mean"]),
+            f"{key}.energy_host_nj": _nj(row.get("energy_host_nj_mean") or 0.0),
             f"{key}.energy_vs_projection": f"{row['energy_vs_projection']:.2f}",
             f"{key}.samples": str(row["samples"]), f"{key}.seed": str(row["seed"]),
             f"{key}.wall_time_s": f"{row['wall_time_s']:.0f}", f"{key}.simulator": str(row["simulator"]),
@@ -504,7 +605,8 @@ def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
             f"({row['samples']} test samples, seed {row['seed']}) agrees with its torch model's prediction on "
             f"{_percent(row['agreement_torch'])} of samples{deterministic}, is {_percent(row['accuracy'])} "
             f"accurate against {_percent(row['torch_accuracy'])} in torch, and spends {_nj(row['energy_nj_mean'])} "
-            f"± {_nj(row['energy_nj_std'])} nJ per inference, {versus}")
+            f"± {_nj(row['energy_nj_std'])} nJ per inference ({_nj(row.get('energy_on_chip_nj_mean') or row['energy_nj_mean'])}"
+            f" on chip, {_nj(row.get('energy_host_nj_mean') or 0.0)} on the host), {versus}")
     values["loihi_sentence"] = "; ".join(sentences) or "no dataset was run on Loihi"
     if summary.height and "reference_mismatches" in summary.columns:
         samples, mismatches = int(summary["samples"].sum()), int(summary["reference_mismatches"].sum())

@@ -46,6 +46,8 @@ KEYS = ["dataset", "model", "seed"]
 HEADLINE = {"accuracy": "Accuracy", "ece": "ECE", "activity": "Sparsity (active)", "energy_nj": "Energy (nJ)"}
 SUMMARY_METRICS = ["accuracy", "ece", "nll", "brier", "activity", "energy_nj", "mean_iterations",
                    "epistemic_incorrect", "epistemic_correct", "aleatoric_incorrect", "aleatoric_correct"]
+# energy split by where it is spent (beamnet.energy.native_energy_nj), where the predictions carry it
+OPTIONAL_SUMMARY_METRICS = ["energy_on_chip_nj", "energy_host_nj", "memory_reads", "synaptic_ops", "macs"]
 UNCERTAINTIES = ("total", "aleatoric", "epistemic")
 ENSEMBLE_BASELINES = ("ann_mlp", "rate_snn")
 ENSEMBLE_SUFFIX = "_ensemble"
@@ -106,6 +108,8 @@ def metrics_per_seed(predictions: pl.DataFrame, ece_bins: int) -> pl.DataFrame:
         brier=pl.col("brier").mean(),
         activity=pl.col("activity_fraction").mean(),
         energy_nj=pl.col("energy_nj").mean(),
+        *[pl.col(name).mean().alias(name) for name in ("energy_on_chip_nj", "energy_host_nj", "memory_reads")
+          if name in frame.columns],
         synaptic_ops=pl.col("synaptic_ops").mean(),
         macs=pl.col("macs").mean(),
         mean_iterations=pl.col("loop_iterations").cast(pl.Float64).mean(),
@@ -129,14 +133,15 @@ def metrics_per_seed(predictions: pl.DataFrame, ece_bins: int) -> pl.DataFrame:
 def summarise(per_seed: pl.DataFrame) -> pl.DataFrame:
     """Mean, std and 95 % CI half-width over seeds, per dataset x model."""
     aggregations = [pl.len().alias("n_seeds")]
-    for metric in SUMMARY_METRICS:
+    metrics = SUMMARY_METRICS + [name for name in OPTIONAL_SUMMARY_METRICS if name in per_seed.columns]
+    for metric in metrics:
         aggregations += [pl.col(metric).mean().alias(f"{metric}_mean"), pl.col(metric).std().alias(f"{metric}_std")]
     summary = per_seed.group_by(["dataset", "model"]).agg(aggregations).sort(["dataset", "model"])
     t_quantile = pl.col("n_seeds").map_elements(
         lambda n: float(stats.t.ppf(0.975, n - 1)) if n > 1 else math.nan, return_dtype=pl.Float64)
     return summary.with_columns([
         (t_quantile * pl.col(f"{metric}_std") / pl.col("n_seeds").cast(pl.Float64).sqrt()).alias(f"{metric}_ci95")
-        for metric in SUMMARY_METRICS])
+        for metric in metrics])
 
 
 def headline_markdown(summary: pl.DataFrame) -> str:

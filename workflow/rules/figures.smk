@@ -131,11 +131,13 @@ rule plot_energy_scaling:
         notebook="notebooks/energy_scaling.ipynb",
         sweep="results/energy/sweep.parquet",
         crossings="results/energy/crossings.parquet",
+        summary="results/tables/summary.parquet",
         code=FIGURE_CODE,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
             output_dir=figure_folder(output), sweep=input.sweep, crossings=input.crossings,
-            lif_steps=config["model"]["beam_net"]["lif_steps"], values_out=output.section_values),
+            summary=input.summary, lif_steps=config["model"]["beam_net"]["lif_steps"],
+            n_patterns=config["model"]["beam_net"]["n_patterns"], values_out=output.section_values),
     log:
         "logs/notebooks/energy_scaling.log",
     conda:
@@ -161,7 +163,7 @@ rule plot_loihi:
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
             output_dir=figure_folder(output), summary=input.summary, predictions=input.predictions,
-            values_out=output.section_values),
+            agreement_floor=config["loihi"]["agreement_floor"], values_out=output.section_values),
     log:
         "logs/notebooks/loihi.log",
     conda:

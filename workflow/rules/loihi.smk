@@ -45,6 +45,7 @@ rule loihi_run:
     params:
         python=lava_python(),
         chunk=config["loihi"]["chunk_samples"],
+        floor=config["loihi"]["agreement_floor"],
     log:
         "logs/loihi/{dataset}/{model}/seed={seed}/run.log",
     benchmark:
@@ -61,7 +62,7 @@ rule loihi_run:
         " bash workflow/scripts/find_python.sh 3.10; exit 1; }}; }} > {log} 2>&1 &&"
         " {params.python} src/beamnet/loihi/run_lava.py --network {input.network} --inputs {input.inputs}"
         " --predictions {output.predictions} --summary {output.summary}"
-        " --chunk-samples {params.chunk} >> {log} 2>&1"
+        " --chunk-samples {params.chunk} --agreement-floor {params.floor} >> {log} 2>&1"
 
 
 rule loihi_report:

@@ -8,7 +8,7 @@ rule collect_paper_values:
         values="results/paper/values.json",
         tables=expand("results/paper/tables/{name}.md",
                       name=["headline", "config", "theory", "datasets", "claims", "uncertainty", "quality",
-                            "targets", "tuning", "prop_3_3"]),
+                            "targets", "tuning", "prop_3_3", "energy", "platforms"]),
     input:
         summary="results/tables/summary.parquet",
         headline="results/tables/summary.md",
@@ -18,7 +18,7 @@ rule collect_paper_values:
         prop_3_3="results/tables/prop_3_3_sweep.parquet",
         tuning=lambda wildcards: tuning_targets(active_datasets()),
         manifests=lambda wildcards: expand("results/datasets/{dataset}/manifest.csv", dataset=active_datasets()),
-        code=source_files("paper.py", "theory.py"),
+        code=source_files("paper.py", "theory.py", "energy.py"),
     params:
         cfg=step_config("datasets", "models", "seeds", "encoding", "model", "train", "evaluate", "claims",
                         "tuning", "dataset_settings"),

@@ -164,6 +164,19 @@ def input_lines(times: np.ndarray, active: np.ndarray, dt: float, grid_points: i
     return {"offsets": offsets, "input_index": source.astype(np.int32), "grid_index": grid}
 
 
+def host_loop_counts(predicted: Mapping[str, np.ndarray], n_inputs: int, n_patterns: int,
+                     host_loop: bool) -> dict[str, np.ndarray]:
+    """Per-sample host work of the predictive-coding loop (Eq. 16) as evaluation counts it
+    (:func:`beamnet.evaluate.predict`): ``host_macs`` and ``host_memory_reads`` from a memory of
+    ``host_stored_words`` (the n_inputs x N pattern table); zeros without the host loop."""
+    macs = np.asarray(predicted["macs"], dtype=np.float64)
+    reads = np.asarray(predicted["memory_reads"], dtype=np.float64)
+    if not host_loop:
+        macs, reads = np.zeros_like(macs), np.zeros_like(reads)
+    return {"host_macs": macs, "host_memory_reads": reads,
+            "host_stored_words": np.asarray(float(n_inputs * n_patterns))}
+
+
 def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoint: Path, test_cache: Path,
                     network_out: Path, inputs_out: Path) -> dict[str, Any]:
     """Checkpoint + test cache -> ``network.npz`` and ``inputs.npz`` (see the module docstring)."""
@@ -182,7 +195,8 @@ def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
         raise ValueError(f"checkpoint '{checkpoint}' is not a BEAM-Net")  # noqa: TRY004 (the CLI reports ValueError)
     seed_everything(seed, threads=1)
     passes = int(config["evaluate"]["mc_passes"])
-    torch_probabilities = predict(model, data, passes, seed)["probabilities"]
+    predicted = predict(model, data, passes, seed)
+    torch_probabilities = predicted["probabilities"]
     dt = float(config["encoding"]["dt_ms"])
     t_ref = float(config["encoding"]["t_ref_ms"])
     grid_points = round(t_ref / dt) + 1
@@ -209,7 +223,9 @@ def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
     inputs = {"format_version": FORMAT_VERSION, "network_kind": "beam_net", **lines, "labels": data.labels.numpy(),
               "sample_ids": data.sample_ids.numpy(), "torch_prediction": torch_probabilities.argmax(1),
               "torch_prediction_deterministic": deterministic, "torch_spikes_deterministic": det_spikes,
-              "grid_points": grid_points, "n_inputs": data.n_inputs, "dataset": dataset}
+              "grid_points": grid_points, "n_inputs": data.n_inputs, "dataset": dataset,
+              # the loop's host work per sample, priced on the host beside the chip (beamnet.energy)
+              **host_loop_counts(predicted, data.n_inputs, model.coincidence.n_patterns, bool(settings["host_loop"]))}
     with atomic_paths(network_out, inputs_out) as (net_temp, in_temp):
         write_npz(net_temp, {**network, **meta})
         write_npz(in_temp, inputs)

@@ -25,7 +25,13 @@ bit (spike rasters and evidence); a mismatch is reported in the summary.
 Measured per sample: spikes of the pattern and relay neurons (BEAM-Net) or of the hidden
 neurons (rate-SNN), read by lava Monitors; input-line spikes; synaptic events (each spike times
 the non-zero synapses it reaches); neuron updates (every neuron every step); and Eq. 25 energy
-on the ``loihi`` platform from those counts.
+under :mod:`beamnet.energy`'s convention: those counts on the ``loihi`` platform
+(``energy_on_chip_nj``), the host loop's MACs and pattern-table reads exported per sample
+(``energy_host_nj``), and their sum (``energy_nj``).
+
+The run fails (exit status 3, the summary printed first so that the log keeps it) when lava
+differs from the NumPy integer reference on any sample, or when the agreement with the torch
+model's prediction is below ``--agreement-floor``.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the torch-free beamnet modules importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from beamnet.energy import PLATFORMS, inference_energy_nj
+from beamnet.energy import HOST_PLATFORM, PLATFORMS, inference_energy_nj
 from beamnet.loihi.fixed_point import (
     STOP_WEIGHT_MANT,
     VTH_MAX,
@@ -201,8 +207,20 @@ def beam_net_rows(net: dict, inputs: dict[str, np.ndarray], samples: int, chunk_
                          "torch_prediction": int(inputs["torch_prediction"][s]),
                          "torch_prediction_deterministic": int(inputs["torch_prediction_deterministic"][s]),
                          "neuron_spikes": pattern_spikes, "relay_spikes": relay_spikes, **counts,
-                         "energy_nj": float(inference_energy_nj(counts, "loihi"))})
+                         **sample_energy(counts, inputs, s)})
     return rows, mismatches, overflow
+
+
+def sample_energy(counts: dict[str, float], inputs: dict[str, np.ndarray], sample: int) -> dict[str, float]:
+    """Eq. 25 for one sample under beamnet.energy's convention: the chip's counts on ``loihi``, the
+    host loop's MACs and pattern-table reads (exported per sample) on the host, and their sum."""
+    on_chip = float(inference_energy_nj(counts, "loihi"))
+    host = 0.0
+    if "host_macs" in inputs:
+        host_counts = {"macs": float(inputs["host_macs"][sample]),
+                       "memory_reads": float(inputs["host_memory_reads"][sample])}
+        host = float(inference_energy_nj(host_counts, HOST_PLATFORM, float(inputs["host_stored_words"])))
+    return {"energy_on_chip_nj": on_chip, "energy_host_nj": host, "energy_nj": on_chip + host}
 
 
 def build_and_run_rate_snn(net: dict, chunk_events: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -304,12 +322,31 @@ def rate_snn_rows(net: dict, inputs: dict[str, np.ndarray], samples: int, chunk_
                          "torch_prediction": int(inputs["torch_prediction"][s]),
                          "torch_prediction_deterministic": int(inputs["torch_prediction_deterministic"][s]),
                          "neuron_spikes": int(raster.sum()), "relay_spikes": 0, **counts,
-                         "energy_nj": float(inference_energy_nj(counts, "loihi"))})
+                         **sample_energy(counts, inputs, s)})
     return rows, mismatches, overflow
 
 
+class RunCheckError(RuntimeError):
+    """A finished run that fails its checks: the simulator differs from the integer reference, or
+    its agreement with the torch model is below the floor."""
+
+
+def check_run(summary: dict, agreement_floor: float) -> None:
+    """Fail a run whose lava spikes differ from the NumPy integer reference on any sample, or
+    whose agreement with the torch model's prediction is below ``agreement_floor``."""
+    problems = []
+    if summary["simulator"] == "lava" and summary["reference_mismatches"] > 0:
+        problems.append(f"lava differed from the NumPy integer reference on {summary['reference_mismatches']} of "
+                        f"{summary['samples']} samples (spike rasters or evidence): expected 0")
+    if summary["agreement_torch"] < agreement_floor:
+        problems.append(f"agreement with the torch model {summary['agreement_torch']:.4f} is below the floor "
+                        f"loihi.agreement_floor = {agreement_floor:g}")
+    if problems:
+        raise RunCheckError(f"{summary['model']} on {summary['dataset']}: " + "; ".join(problems))
+
+
 def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_path: Path,
-        chunk_samples: int, limit: int | None, use_lava: bool = True) -> dict:
+        chunk_samples: int, limit: int | None, use_lava: bool = True, agreement_floor: float = 0.0) -> dict:
     with np.load(network_path) as archive:
         net = check_network(archive, source=f"network archive '{network_path}'")
     inputs = load_inputs(inputs_path, net)
@@ -335,10 +372,13 @@ def run(network_path: Path, inputs_path: Path, predictions_path: Path, summary_p
         "mean_neuron_spikes": float(table["neuron_spikes"].mean()),  # pattern (BEAM-Net) or hidden (rate-SNN) neurons
         "mean_synops": float(table["synops"].mean()), "mean_neuron_updates": float(table["neuron_updates"].mean()),
         "energy_nj_mean": float(table["energy_nj"].mean()), "energy_nj_std": float(table["energy_nj"].std()),
+        "energy_on_chip_nj_mean": float(table["energy_on_chip_nj"].mean()),
+        "energy_host_nj_mean": float(table["energy_host_nj"].mean()),
         "energy_synops_nj_mean": float(table["synops"].mean() * PLATFORMS["loihi"].synop_pj / 1000),
         "report_projection_nj": list(REPORT_PROJECTION_NJ),
         "threshold_mode": str(net.get("threshold_mode", "")),
-        "platform_source": PLATFORMS["loihi"].source,
+        "platform_source": PLATFORMS["loihi"].source, "platform_chip": PLATFORMS["loihi"].chip,
+        "host_platform": HOST_PLATFORM, "agreement_floor": agreement_floor,
     }
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
     temp = predictions_path.with_name(f".{predictions_path.name}.partial")
@@ -368,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions", required=True)
     parser.add_argument("--summary", required=True)
     parser.add_argument("--chunk-samples", type=int, default=20)
+    parser.add_argument("--agreement-floor", type=float, default=0.0,
+                        help="fail when the agreement with the torch model is below this fraction")
     parser.add_argument("--limit", type=int, default=None, help="run only the first N samples")
     parser.add_argument("--numpy-only", action="store_true", help="skip lava; NumPy reference only")
     args = parser.parse_args(argv)
@@ -377,11 +419,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = run(Path(args.network), Path(args.inputs), Path(args.predictions), Path(args.summary),
-                      args.chunk_samples, args.limit, use_lava=not args.numpy_only)
+                      args.chunk_samples, args.limit, use_lava=not args.numpy_only,
+                      agreement_floor=args.agreement_floor)
     except (ArchiveError, FileNotFoundError) as err:
         print(f"run_lava: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    print(json.dumps(summary, indent=2, sort_keys=True))   # kept in the log when the checks fail
+    try:
+        check_run(summary, args.agreement_floor)
+    except RunCheckError as err:
+        print(f"run_lava: error: {err}", file=sys.stderr)
+        return 3
     return 0
 
 
