@@ -313,9 +313,9 @@ def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.Da
             values[f"{key}.ece"] = f"{row['ece_mean']:.4f}"
             values[f"{key}.activity"] = _percent(row["activity_mean"])
             values[f"{key}.energy_nj"] = f"{row['energy_nj_mean']:.1f}"
-        sentences.append(f"on {DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(best_acc['model'])} is the "
-                         f"most accurate ({_percent(best_acc['accuracy_mean'])}) and "
-                         f"{MODEL_NAMES.get(best_ece['model'])} the best calibrated (ECE {best_ece['ece_mean']:.4f})")
+        sentences.append(f"on {DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(best_acc['model'])} has the "
+                         f"highest mean accuracy ({_percent(best_acc['accuracy_mean'])}) and "
+                         f"{MODEL_NAMES.get(best_ece['model'])} the lowest mean ECE ({best_ece['ece_mean']:.4f})")
     values["ranking_sentence"] = "; ".join(sentences)
     return values
 
@@ -410,6 +410,12 @@ def _nj(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _nj_cell(value: float) -> str:
+    """An energy in nJ for a table: whole nJ with thousands separators from 100 nJ up (1,452),
+    three significant figures below (0.77, 12.3)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def sweep_steps(sweep: pl.DataFrame, lif_steps: int | None = None) -> int:
     """The LIF step count T the manuscript shows: ``lif_steps`` (the trained T) where swept, else the
     middle of the swept values."""
@@ -493,7 +499,7 @@ def sweep_markdown(at_t: pl.DataFrame, crossings: pl.DataFrame, platform: str, n
 
         def at(frame: pl.DataFrame, n: int) -> str:
             match = frame.filter(pl.col("n_patterns") == n)
-            return _nj(match["energy_nj"][0]) if match.height else "n/a"
+            return _nj_cell(match["energy_nj"][0]) if match.height else "n/a"
 
         rows.append([DATASET_NAMES.get(dataset, dataset), f"BEAM-Net ({PLATFORM_NAMES.get(platform, platform)}"
                      + (" + host loop)" if platform == "loihi" else ")"), *(at(beam, n) for n in shown), "—"])
@@ -528,21 +534,22 @@ def _sweep_against_headline(at_t: pl.DataFrame, summary: pl.DataFrame, dataset: 
 def energy_markdown(summary: pl.DataFrame) -> str:
     """The headline's energy per inference per dataset and model, on its native platform, split
     into the on-chip part and the host part (BEAM-Net's loop), mean and 95 % CI over seeds."""
-    from beamnet.energy import NATIVE_PLATFORM, PLATFORMS
+    from beamnet.energy import HOST_PLATFORM, NATIVE_PLATFORM, PLATFORMS
 
     def cell(row: Mapping[str, Any], metric: str) -> str:
         mean, ci = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95")
         if mean is None or (isinstance(mean, float) and math.isnan(mean)):
             return "n/a"
-        return f"{_nj(mean)} ± {_nj(ci)}" if ci is not None and not math.isnan(ci) else _nj(mean)
+        return f"{_nj_cell(mean)} ± {_nj_cell(ci)}" if ci is not None and not math.isnan(ci) else _nj_cell(mean)
 
     rows = []
     for row in summary.sort(["dataset", "model"]).iter_rows(named=True):
-        platform = PLATFORMS[NATIVE_PLATFORM[row["model"]]]
-        host = (PLATFORMS["cmos45_fp32"].chip if platform.reads_in_synop else "none")
+        native = NATIVE_PLATFORM[row["model"]]
+        uses_host = PLATFORMS[native].reads_in_synop and (row.get("energy_host_nj_mean") or 0.0) > 0
         rows.append([DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
-                     platform.chip, cell(row, "energy_on_chip_nj"), host, cell(row, "energy_host_nj"),
-                     cell(row, "energy_nj")])
+                     PLATFORM_NAMES.get(native, native), cell(row, "energy_on_chip_nj"),
+                     PLATFORM_NAMES[HOST_PLATFORM] if uses_host else "none",
+                     cell(row, "energy_host_nj") if uses_host else "—", cell(row, "energy_nj")])
     return markdown_table(["Dataset", "Model", "Platform", "On chip (nJ)", "Host", "Host (nJ)", "Total (nJ)"],
                           rows, "lllrlrr")
 
@@ -608,6 +615,7 @@ def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
             f"± {_nj(row['energy_nj_std'])} nJ per inference ({_nj(row.get('energy_on_chip_nj_mean') or row['energy_nj_mean'])}"
             f" on chip, {_nj(row.get('energy_host_nj_mean') or 0.0)} on the host), {versus}")
     values["loihi_sentence"] = "; ".join(sentences) or "no dataset was run on Loihi"
+    values["loihi_table"] = loihi_markdown(summary)
     if summary.height and "reference_mismatches" in summary.columns:
         samples, mismatches = int(summary["samples"].sum()), int(summary["reference_mismatches"].sum())
         values["loihi_reference_sentence"] = (
@@ -616,6 +624,27 @@ def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
     else:
         values["loihi_reference_sentence"] = "the comparison was not recorded"
     return values
+
+
+def loihi_markdown(summary: pl.DataFrame) -> str:
+    """The Loihi runs as a table: agreement with torch, accuracies, and energy per inference on
+    chip, on the host (BEAM-Net's loop) and in total, mean ± std over the test samples."""
+    rows = []
+    for row in summary.sort(["dataset", "model"]).iter_rows(named=True):
+        on_chip = row.get("energy_on_chip_nj_mean")
+        host = row.get("energy_host_nj_mean")
+        rows.append([DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
+                     str(row["samples"]), _percent(row["agreement_torch"], 0),
+                     _percent(row["agreement_torch_deterministic"], 0),
+                     f"{_percent(row['accuracy'], 0)} ({_percent(row['torch_accuracy'], 0)})",
+                     _nj_cell(on_chip) if on_chip is not None else "n/a",
+                     _nj_cell(host) if host else "—",
+                     f"{_nj_cell(row['energy_nj_mean'])} ± {_nj_cell(row['energy_nj_std'])}",
+                     f"{row['energy_vs_projection']:,.0f}x"])
+    if not rows:
+        return "No dataset was run on Loihi."
+    return markdown_table(["Dataset", "Model", "Samples", "Agreement", "Agreement (det.)", "Accuracy (torch)",
+                           "On chip (nJ)", "Host (nJ)", "Total (nJ)", "vs projection"], rows, "llrrrrrrrr")
 
 
 def write_section_values(values: Mapping[str, str], path: str | Path) -> Path:
