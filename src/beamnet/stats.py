@@ -26,6 +26,12 @@ Interval. The percentile interval (Efron & Tibshirani 1993, §13.3) of ``resampl
 (2000 by default: §19.3 asks for 1000 or more for percentiles): it respects the range of
 bounded statistics (ECE, AUROC, shares in [0, 1]) and needs no normal approximation.
 
+A caveat for ECE. Binned ECE averages |accuracy - confidence| per bin, which sampling noise can
+only raise; a resample with repeated samples is noisier than the observed set, so ECE's
+replicates sit above its point estimate and the percentile interval can start at it. For an
+upper threshold (ECE <= 0.08) this makes "holds" harder to reach, never easier; in a paired
+difference between two models the shift largely cancels.
+
 Implementation. A replicate is a weight array: ``counts[b, k, i]`` is how often sample i is
 drawn into slot k of replicate b, and ``seeds[b, k]`` the seed that slot holds. Every
 statistic is computed from weighted sums over samples (vectorised over replicates with NumPy;

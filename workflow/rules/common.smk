@@ -51,7 +51,7 @@ def step_config(*sections):
 
 
 def dataset_step_config(*sections):
-    """As step_config, for a rule with a {dataset} wildcard: the sections of that dataset's
+    """As step_config, for the {dataset} wildcard of a job: the sections of that dataset's
     configuration (config.yaml's dataset_settings applied; beamnet.config.dataset_config)."""
 
     def sections_of(wildcards):
