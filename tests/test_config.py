@@ -76,6 +76,8 @@ def test_theorem_3_6_bound_follows_time_constants(default_config: dict[str, Any]
     with pytest.raises(ConfigError, match=r"Theorem 3\.6.*") as info:
         check_theory(default_config)
     assert f"= {bound}" in str(info.value)
+    beam["loop"]["enabled"] = False          # the ablation without the loop has no bound to meet
+    check_theory(default_config)
 
 
 def test_eq7_boundary_tau_equal_t_ref_is_allowed(default_config: dict[str, Any]) -> None:

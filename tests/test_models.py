@@ -156,3 +156,23 @@ def test_auto_encoding_is_population_for_images_and_latency_for_events(default_c
     config["model"]["beam_net"]["encoding"] = "population"
     with pytest.raises(ConfigError, match=r"model.beam_net.encoding: 'population' is not available for dataset 'nmnist'"):
         model_encoding(config, "beam_net", "nmnist")
+
+
+def test_disabled_loop_leaves_the_encoded_times_unchanged(default_config) -> None:
+    """loop.enabled = false (the ablation without Eq. 16): zero iterations, every sample counted as
+    settled, and the similarity is that of the encoded times; enabled, the loop moves them."""
+    generator = torch.Generator().manual_seed(0)
+    times = torch.rand(6, 64, generator=generator) * 20.0
+    active = torch.rand(6, 64, generator=generator) > 0.4
+    config = copy.deepcopy(default_config)
+    model = build_model("beam_net", 64, 10, config, "digits")
+    model.initialise_from_samples(times, active, torch.arange(6) % 10, torch.Generator().manual_seed(1))
+    on = model(times, active)
+    model.settings["loop"]["enabled"] = False
+    off = model(times, active)
+    assert int(off.iterations.max()) == 0 and bool(off.converged.all())
+    assert int(on.iterations.max()) > 0
+    direct = model.coincidence(times, active, model.coincidence.times_by_input())
+    lif = model.lif(direct + model.bias)
+    torch.testing.assert_close(off.rates, lif.rates)
+    assert not torch.equal(on.rates, off.rates)

@@ -186,7 +186,7 @@ def check_theory(config: Mapping[str, Any]) -> None:
              "Eq. 9: P(spike | V) = sigmoid((V - theta) / Delta) needs a positive Delta")
     bound = math.ceil(3.0 * beam["tau_m_ms"] / beam["tau_s_ms"])
     l_max = beam["loop"]["max_iterations"]
-    _require(l_max >= bound, "model.beam_net.loop.max_iterations", l_max,
+    _require(l_max >= bound or not beam["loop"].get("enabled", True), "model.beam_net.loop.max_iterations", l_max,
              f">= ceil(3 tau_m / tau_s) = {bound}",
              "Theorem 3.6: the loop converges within ceil(3 tau_m / tau_s) iterations")
     _require(beam["alpha_0"] > 0.0, "model.beam_net.alpha_0", beam["alpha_0"], "alpha_0 > 0",

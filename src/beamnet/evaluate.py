@@ -55,7 +55,7 @@ from beamnet.energy import NATIVE_PLATFORM, ann_counts, ann_parameter_words, loo
 from beamnet.io import atomic_paths
 from beamnet.models import build_model
 from beamnet.models.baselines import ANNMLP, RateSNN
-from beamnet.models.beam_net import BEAMNet
+from beamnet.models.beam_net import BEAMNet, loop_enabled
 from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
 from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.models.encoder import EncodedSplit, load_cache
@@ -268,7 +268,7 @@ def evaluate_checkpoint(config: Mapping[str, Any], dataset: str, model_name: str
     model = restore_model(payload, config, checkpoint)
     passes = int(config["evaluate"]["mc_passes"]) if isinstance(model, BEAMNet) else 1
     settle_cap = (int(config["evaluate"]["loop_cap_factor"]) * theory_bound_iterations(config)
-                  if isinstance(model, BEAMNet) else None)
+                  if isinstance(model, BEAMNet) and loop_enabled(model.settings) else None)
     table = prediction_table(predict(model, data, passes, seed, settle_cap), data, model_name)
     meta = {"provenance": provenance_json(config, dataset=dataset, model=model_name, seed=seed,
                                           checkpoint=str(checkpoint), mc_passes=passes),

@@ -58,7 +58,9 @@ def quantise_even(values: np.ndarray, exponent: int) -> np.ndarray:
 def refined_times(model, spike_times: torch.Tensor, active: torch.Tensor, host_loop: bool) -> torch.Tensor:
     from beamnet.models.bidirectional import predictive_coding_loop
 
-    if not host_loop:
+    from beamnet.models.beam_net import loop_enabled
+
+    if not host_loop or not loop_enabled(model.settings):
         return spike_times
     s, loop = model.settings, model.settings["loop"]
     with torch.no_grad():
