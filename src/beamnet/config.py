@@ -179,7 +179,7 @@ def check_theory(config: Mapping[str, Any]) -> None:
         return
     beam = get_key(config, "model.beam_net")
     w_inh = beam["w_inh"]
-    _require(w_inh > 2.0, "model.beam_net.w_inh", w_inh, "w_inh > 2",
+    _require(w_inh > 2.0 or not beam.get("lateral_inhibition", True), "model.beam_net.w_inh", w_inh, "w_inh > 2",
              "Proposition 3.3: normalised firing rates approach the posterior only with w_inh > 2")
     delta = beam["delta"]
     _require(delta > 0.0, "model.beam_net.delta", delta, "Delta > 0",

@@ -82,7 +82,7 @@ def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_
     from beamnet.evaluate import load_checkpoint, operation_counts, predict, restore_model
     from beamnet.models import beam_net_parameter_count
     from beamnet.models.baselines import matched_hidden_width
-    from beamnet.models.encoder import load_cache
+    from beamnet.models.encoder import load_cache, model_view
     from beamnet.train import seed_everything, train_model
 
     sweep = config["energy"]
@@ -92,7 +92,7 @@ def sweep_point(config: Mapping[str, Any], dataset: str, n_patterns: int, train_
         checkpoint = Path(tmp) / "model.pt"
         train_model(cfg, dataset, "beam_net", seed, train_cache, val_cache, checkpoint,
                     Path(tmp) / "history.csv", threads=threads)
-        data = load_cache(test_cache)
+        data = model_view(load_cache(test_cache), cfg, "beam_net")
         payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
         model = restore_model(payload, cfg, checkpoint)
     seed_everything(seed, threads)

@@ -58,7 +58,7 @@ from beamnet.models.baselines import ANNMLP, RateSNN
 from beamnet.models.beam_net import BEAMNet, loop_enabled
 from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
 from beamnet.models.dirichlet import dirichlet_uncertainty
-from beamnet.models.encoder import EncodedSplit, load_cache
+from beamnet.models.encoder import EncodedSplit, load_cache, model_view
 from beamnet.provenance import provenance_json
 from beamnet.train import CHECKPOINT_FORMAT, model_inputs, seed_everything
 
@@ -264,6 +264,7 @@ def evaluate_checkpoint(config: Mapping[str, Any], dataset: str, model_name: str
     data = load_cache(test_cache)
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
+    data = model_view(data, config, model_name)
     payload = load_checkpoint(checkpoint, dataset, model_name, data)
     model = restore_model(payload, config, checkpoint)
     passes = int(config["evaluate"]["mc_passes"]) if isinstance(model, BEAMNet) else 1

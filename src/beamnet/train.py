@@ -31,12 +31,13 @@ import polars as pl
 import torch
 from torch import nn
 
+from beamnet.augment import augment_batch, augmentation_enabled
 from beamnet.config import config_hash
 from beamnet.io import atomic_paths, torch_bytes
 from beamnet.metrics import accuracy, expected_calibration_error
 from beamnet.models import build_model, count_parameters
 from beamnet.models.beam_net import BEAMNet
-from beamnet.models.encoder import EncodedSplit, load_cache
+from beamnet.models.encoder import EncodedSplit, load_cache, model_view, select_samples
 from beamnet.provenance import provenance
 
 log = logging.getLogger("beamnet.train")
@@ -315,11 +316,15 @@ def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapp
     model.train()
     kl_weight = kl_weight_at(epoch, train_settings)
     order = torch.randperm(len(train_data), generator=run.generator)
+    augment = train_settings.get("augment")
     total_loss, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        result = run_batch(model, model_inputs(model, train_data, index), train_data.labels[index],
-                           train_settings, kl_weight)
+        inputs = model_inputs(model, train_data, index)
+        if augmentation_enabled(augment):
+            batch = augment_batch(select_samples(train_data, index), augment, run.generator)
+            inputs = model_inputs(model, batch, torch.arange(len(index)))
+        result = run_batch(model, inputs, train_data.labels[index], train_settings, kl_weight)
         loss = float(result.loss.detach())
         if not math.isfinite(loss):
             raise TrainingDiverged(f"{what}: loss became {loss} in epoch {epoch + 1}; no checkpoint written")
@@ -417,6 +422,7 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
     if train_data.dataset != dataset or val_data.dataset != dataset:
         raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset "
                          f"'{train_data.dataset}', expected '{dataset}'")
+    train_data, val_data = model_view(train_data, config, model_name), model_view(val_data, config, model_name)
     resume = _resume_path(checkpoint)
     fitted = fit_model(config, dataset, model_name, seed, train_data, val_data, threads, resume, stop_after_epochs)
     if fitted is None:

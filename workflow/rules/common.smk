@@ -36,7 +36,7 @@ ENCODING_PATTERN = "latency|population|rate"
 MODEL_PATTERN = "beam_net|ann_mlp|rate_snn"
 
 # The src/beamnet modules each model's training and evaluation really run.
-SHARED_MODEL_CODE = ["models/__init__.py", "models/encoder.py", "train.py", "metrics.py", "encoding.py"]
+SHARED_MODEL_CODE = ["models/__init__.py", "models/encoder.py", "train.py", "augment.py", "metrics.py", "encoding.py"]
 MODEL_CODE = {
     "beam_net": ["models/beam_net.py", "models/coincidence.py", "models/bayesian_lif.py",
                  "models/dirichlet.py", "models/bidirectional.py"],

@@ -184,13 +184,14 @@ def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
     """Checkpoint + test cache -> ``network.npz`` and ``inputs.npz`` (see the module docstring)."""
     from beamnet.evaluate import load_checkpoint, predict, restore_model
     from beamnet.models.beam_net import BEAMNet
-    from beamnet.models.encoder import load_cache
+    from beamnet.models.encoder import load_cache, model_view
     from beamnet.train import seed_everything
 
     settings = config["loihi"]
     data = load_cache(test_cache)
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
+    data = model_view(data, config, "beam_net")   # the inputs the model reads (pooled where configured)
     payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
     model = restore_model(payload, config, checkpoint)
     if not isinstance(model, BEAMNet):

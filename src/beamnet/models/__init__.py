@@ -46,6 +46,8 @@ def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, A
     if name == "beam_net":
         return BEAMNet(n_inputs, n_classes, beam, encoding["t_ref_ms"], encoding["dt_ms"])
     channels = channel_count(config, model_encoding(config, name, dataset), n_inputs)
+    # BEAM-Net's spatial pooling (model.beam_net.input_pool = f) leaves one channel per f x f block
+    channels //= int(beam.get("input_pool", 1)) ** 2
     beam_inputs = encoded_input_count(config, model_encoding(config, "beam_net", dataset), channels)
     target = beam_net_parameter_count(beam_inputs, n_classes, beam["n_patterns"])
     hidden = matched_hidden_width(target, n_inputs, n_classes)

@@ -15,7 +15,10 @@ Choices where the equations leave room (cited in the paper's Methods):
   ``loop.enabled: false`` removes it (the ablation without Eq. 16: the encoded times go to the
   coincidence detector unchanged).
 - Training uses expected spikes (mean field); evaluation samples Bernoulli spikes and averages
-  the predictive over Monte-Carlo passes.
+  the predictive over Monte-Carlo passes (``stochastic_spikes: false``: the ablation that
+  evaluates the mean field too). ``lateral_inhibition: false`` is the ablation with w_inh = 0.
+- ``input_pool: f`` reads the cache pooled over f x f pixel blocks
+  (:func:`beamnet.models.encoder.pool_inputs`), so that fewer inputs fire.
 - Loss: NLL of p_y plus the evidential KL on misleading evidence (Sensoy et al. 2018),
   annealed in, plus a squared penalty pulling the mean firing rate to the sparsity target.
 """
@@ -56,6 +59,19 @@ def loop_enabled(settings: Mapping[str, Any]) -> bool:
     return bool(settings["loop"].get("enabled", True))
 
 
+def inhibition_strength(settings: Mapping[str, Any]) -> float:
+    """Eq. 8's w_inh, or 0 for the ablation without lateral inhibition
+    (``model.beam_net.lateral_inhibition: false``: the pattern neurons integrate independently)."""
+    return float(settings["w_inh"]) if settings.get("lateral_inhibition", True) else 0.0
+
+
+def sampled_spikes(settings: Mapping[str, Any]) -> bool:
+    """Whether evaluation samples Eq. 9's Bernoulli spikes (``model.beam_net.stochastic_spikes``).
+    False is the ablation without the stochastic threshold: evaluation runs the same mean-field
+    dynamics as training (expected spikes s = P(spike)), one deterministic pass."""
+    return bool(settings.get("stochastic_spikes", True))
+
+
 class BEAMNet(nn.Module):
     """The full model; ``config`` is the ``model.beam_net`` section plus ``t_ref_ms``, ``dt_ms``."""
 
@@ -63,12 +79,14 @@ class BEAMNet(nn.Module):
                  t_ref: float, dt: float) -> None:
         super().__init__()
         self.settings = dict(settings)
+        # the ablation without inhibition runs (and exports) with w_inh = 0
+        self.settings["w_inh"] = inhibition_strength(settings)
         self.n_classes = n_classes
         self.coincidence = CoincidenceDetector(n_inputs, settings["n_patterns"], settings["tau_c_ms"],
                                                t_ref, dt)
         self.bias = nn.Parameter(torch.zeros(settings["n_patterns"]))
         self.lif = BayesianLIF(settings["tau_m_ms"], settings["theta"], settings["delta"],
-                               settings["w_inh"], settings["lif_steps"], dt)
+                               self.settings["w_inh"], settings["lif_steps"], dt)
         self.attention = DirichletAttention(settings["n_patterns"], n_classes, settings["alpha_0"],
                                             settings["eta"])
 
@@ -101,6 +119,7 @@ class BEAMNet(nn.Module):
         if not enabled:
             refined.converged = torch.ones_like(refined.converged)
         similarity = self.coincidence(refined.spike_times, active, times_by_input)
+        stochastic = stochastic and sampled_spikes(self.settings)
         lif = self.lif(similarity + self.bias, stochastic=stochastic, generator=generator)
         alpha = self.attention(lif.rates)
         return BeamNetOutput(alpha=alpha, probabilities=alpha / alpha.sum(1, keepdim=True),

@@ -9,8 +9,11 @@ into the tensors a model consumes; every model of a comparison reads the same ca
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +50,7 @@ class EncodedSplit:
     encoding: str
     dataset: str
     t_ref_ms: float
+    tau_ms: float = float("nan")   # Eq. 7's latency per unit intensity (latency and population caches)
 
     @property
     def n_inputs(self) -> int:
@@ -68,7 +72,7 @@ def load_cache(path: str | Path) -> EncodedSplit:
         t_ref, tau = float(archive["t_ref_ms"]), float(archive["tau_ms"])
         labels = torch.from_numpy(archive["labels"].astype(np.int64))
         ids = torch.from_numpy(archive["sample_ids"].astype(np.int64))
-        common = dict(labels=labels, sample_ids=ids, encoding=encoding, t_ref_ms=t_ref,
+        common = dict(labels=labels, sample_ids=ids, encoding=encoding, t_ref_ms=t_ref, tau_ms=tau,
                       dataset=str(archive["dataset"]),
                       input_shape=tuple(int(v) for v in archive["input_shape"]))
         if encoding == "rate":
@@ -115,3 +119,67 @@ def concatenate_splits(*splits: EncodedSplit) -> EncodedSplit:
 
     return replace(first, spike_times=joined("spike_times"), active=joined("active"), intensity=joined("intensity"),
                    spikes=joined("spikes"), labels=joined("labels"), sample_ids=joined("sample_ids"))
+
+
+def spatial_axes(input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (height, width) axes of a cache's per-sample shape: (window, polarity, H, W) for
+    events, (H, W) for images and (H, W, l) for population-coded images."""
+    if len(input_shape) == 4:
+        return 2, 3
+    if len(input_shape) in (2, 3):
+        return 0, 1
+    raise ValueError(f"input shape {input_shape}: expected (window, polarity, height, width), "
+                     "(height, width) or (height, width, receptive fields)")
+
+
+def pool_inputs(data: EncodedSplit, factor: int, key: str = "model.beam_net.input_pool") -> EncodedSplit:
+    """Spatial downsampling of a latency or population cache by ``factor`` in height and width.
+
+    Each ``factor`` x ``factor`` block of pixels (per window, polarity or receptive field)
+    becomes one input that fires at the block's earliest spike time. For event caches this is
+    exactly the first-event latency of the events after tonic's ``Downsample(spatial_factor =
+    1 / factor)`` (which maps pixel x to floor(x / factor)): the first event in a block is the
+    earliest of its pixels' first events. Intensities follow through Eq. 7 (the largest xi).
+
+    Raises
+    ------
+    ValueError
+        If ``factor`` is below 1 or does not divide the sensor's height and width (naming ``key``),
+        or the cache is a Poisson rate cache.
+    """
+    if factor < 1:
+        raise ValueError(f"config key '{key}' = {factor}: expected an integer >= 1")
+    if factor == 1:
+        return data
+    if data.spike_times is None or data.active is None:
+        raise ValueError(f"config key '{key}' = {factor}: pooling needs a latency or population cache, "
+                         f"not a '{data.encoding}' cache")
+    shape = data.input_shape
+    axis_y, axis_x = spatial_axes(shape)
+    height, width = shape[axis_y], shape[axis_x]
+    if height % factor or width % factor:
+        raise ValueError(f"config key '{key}' = {factor}: expected a factor that divides the {data.dataset} "
+                         f"sensor's {width} x {height} pixels")
+    pooled_shape = list(shape)
+    pooled_shape[axis_y], pooled_shape[axis_x] = height // factor, width // factor
+    # split H -> (H / f, f) and W -> (W / f, f), then reduce over the two block axes
+    blocks = list(shape)
+    blocks[axis_x:axis_x + 1] = [width // factor, factor]
+    blocks[axis_y:axis_y + 1] = [height // factor, factor]
+    block_axes = (axis_y + 2, axis_x + 3)          # after the batch axis and the first split
+    n = len(data)
+    times = torch.where(data.active, data.spike_times, torch.full_like(data.spike_times, math.inf))
+    earliest = times.reshape(n, *blocks).amin(dim=block_axes).reshape(n, -1)
+    active = torch.isfinite(earliest)
+    intensity = data.intensity.reshape(n, *blocks).amax(dim=block_axes).reshape(n, -1)
+    return replace(data, spike_times=torch.where(active, earliest, torch.zeros_like(earliest)), active=active,
+                   intensity=intensity, input_shape=tuple(pooled_shape))
+
+
+def model_view(data: EncodedSplit, config: Mapping[str, Any], model: str) -> EncodedSplit:
+    """The inputs ``model`` reads from a freshly loaded cache: the cache itself, or for BEAM-Net
+    with ``model.beam_net.input_pool`` > 1 its spatially pooled version (:func:`pool_inputs`).
+    Apply once per loaded split (pooling a pooled split pools again)."""
+    if model != "beam_net":
+        return data
+    return pool_inputs(data, int(config["model"]["beam_net"].get("input_pool", 1)))
