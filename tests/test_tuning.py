@@ -175,6 +175,30 @@ def test_the_default_stays_when_no_gain_is_resolved() -> None:
         choose_winners(summary.drop("winner"), "accuracy", "vote")
 
 
+def test_improvement_then_energy_takes_the_cheapest_of_the_tied_improvements() -> None:
+    """Two variants beat the default (resolved); they are tied with each other, so the cheaper
+    wins. A cheap variant that does not beat the default, and a cheap improvement that the
+    leader beats (resolved), are both passed over."""
+    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5,
+                         "accurate": [0.05, 0.052, 0.048, 0.05, 0.051],
+                         "cheap_tie": [0.05, 0.047, 0.053, 0.049, 0.052],     # tied with "accurate"
+                         "cheap_worse": [0.02, 0.021, 0.019, 0.02, 0.022],    # beats default, loses to leader
+                         "cheap_unproven": [0.03, -0.03, 0.02, -0.02, 0.01]})  # does not beat the default
+    energy = {DEFAULT_VARIANT: 100.0, "accurate": 90.0, "cheap_tie": 20.0, "cheap_worse": 5.0, "cheap_unproven": 1.0}
+    folds = folds.with_columns(energy_nj=pl.col("variant").replace_strict(energy, return_dtype=pl.Float64))
+    summary = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "improvement_then_energy", folds)
+    assert summary.filter(pl.col("winner"))["variant"].to_list() == ["cheap_tie"]
+    row = summary.filter(pl.col("variant") == "cheap_tie").row(0, named=True)
+    assert row["energy_nj_vs_default_mean"] == pytest.approx(-80.0)
+    assert row["accuracy_vs_default_low"] > 0
+    # nothing resolved over the default: the default stays, however cheap the others are
+    unproven = folds.filter(pl.col("variant").is_in([DEFAULT_VARIANT, "cheap_unproven"]))
+    kept = choose_winners(summarise_folds(unproven, "accuracy"), "accuracy", "improvement_then_energy", unproven)
+    assert kept.filter(pl.col("winner"))["variant"].to_list() == [DEFAULT_VARIANT]
+    with pytest.raises(ValueError, match="per-fold table"):
+        choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "improvement_then_energy")
+
+
 def test_lower_is_better_metrics_invert_the_rule() -> None:
     folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5, "calibrated": [0.0] * 5})
     folds = folds.with_columns(ece=pl.when(pl.col("variant") == "calibrated")

@@ -19,6 +19,11 @@ that scores a choice must not have made it):
   a variant replaces the default only where its gain in ``tuning.metric`` over the default,
   paired on the same folds and seeds, has a 95 % Student-t interval above zero; among such
   variants the best mean wins; otherwise the default stays. ``best_mean``: the highest mean.
+  ``improvement_then_energy``: accuracy first, to the resolution the folds allow, then energy.
+  The eligible variants are the default and those whose paired gain over the default has its
+  interval above zero; the leader is the eligible variant of best mean; every eligible variant
+  whose paired difference from the leader (same folds and seeds) does not resolve a loss is
+  tied with it, and the tied variant of lowest mean energy per inference wins.
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ from scipy import stats
 from beamnet.config import ConfigError, apply_overrides, dataset_config, get_key, model_encoding
 from beamnet.io import atomic_paths
 from beamnet.metrics import expected_calibration_error, negative_log_likelihood
-from beamnet.models.encoder import EncodedSplit, concatenate_splits, load_cache, select_samples
+from beamnet.models.encoder import EncodedSplit, concatenate_splits, load_cache, model_view, select_samples
 from beamnet.provenance import provenance_json
 
 log = logging.getLogger("beamnet.tuning")
 DEFAULT_VARIANT = "default"
-RULES = ("paired_improvement", "best_mean")
+RULES = ("paired_improvement", "best_mean", "improvement_then_energy")
+# Metrics whose paired difference from the default the record reports (the ablation table)
+PAIRED_METRICS = ("accuracy", "ece", "energy_nj")
 FOLD_METRICS = ("accuracy", "ece", "nll", "activity", "energy_nj")
 # Metrics where lower is better; every other metric is better higher.
 LOWER_IS_BETTER = ("ece", "nll", "energy_nj")
@@ -205,6 +212,7 @@ def run_fold(trained_with: Mapping[str, Any], job: TuningJob, n_folds: int, spli
     if pool.dataset != job.dataset:
         raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset '{pool.dataset}', "
                          f"expected '{job.dataset}'")
+    pool = model_view(pool, trained_with, job.model)
     folds = stratified_folds(pool.labels.numpy(), n_folds, split_seed)
     roles = {name: select_samples(pool, torch.from_numpy(index))
              for name, index in fold_roles(folds, job.fold, n_folds).items()}
@@ -250,6 +258,9 @@ def summarise_folds(folds: pl.DataFrame, metric: str) -> pl.DataFrame:
                                   difference_mean=pl.col("difference").mean(),
                                   difference_std=pl.col("difference").std()))
     summary = summary.join(paired, on=KEYS, how="left")
+    for name in PAIRED_METRICS:
+        summary = summary.join(paired_differences(folds, name, DEFAULT_VARIANT, f"{name}_vs_default"),
+                               on=KEYS, how="left")
     half = {name: [_t_half_width(std, n) for std, n in zip(summary[f"{name}_std"], summary["n_runs"])]
             for name in FOLD_METRICS}
     diff_half = [_t_half_width(std, n) for std, n in zip(summary["difference_std"], summary["n_paired"])]
@@ -261,14 +272,66 @@ def summarise_folds(folds: pl.DataFrame, metric: str) -> pl.DataFrame:
     return summary.sort(KEYS)
 
 
-def choose_winners(summary: pl.DataFrame, metric: str, rule: str) -> pl.DataFrame:
-    """Add ``winner`` (bool) to :func:`summarise_folds`'s table by ``rule`` (module docstring)."""
+def paired_differences(folds: pl.DataFrame, metric: str, reference: str, prefix: str,
+                       keys: Sequence[str] = ("dataset", "model")) -> pl.DataFrame:
+    """Per dataset x model x variant: the mean of ``metric`` minus ``reference``'s on the same
+    folds and seeds, with its 95 % Student-t interval: ``{prefix}_mean``, ``_low``, ``_high``
+    (null where a variant has fewer than two pairs; ``reference`` against itself is 0)."""
+    base = (folds.filter(pl.col("variant") == reference)
+            .select(*keys, "fold", "seed", pl.col(metric).alias("_reference")))
+    paired = (folds.join(base, on=[*keys, "fold", "seed"], how="inner")
+              .with_columns(_difference=pl.col(metric) - pl.col("_reference"))
+              .group_by([*keys, "variant"]).agg(_n=pl.len(), _mean=pl.col("_difference").mean(),
+                                                _std=pl.col("_difference").std()))
+    half = [_t_half_width(std, n) for std, n in zip(paired["_std"], paired["_n"])]
+    return (paired.with_columns(pl.Series("_half", half, dtype=pl.Float64))
+            .select(*keys, "variant", pl.col("_mean").alias(f"{prefix}_mean"),
+                    (pl.col("_mean") - pl.col("_half")).alias(f"{prefix}_low"),
+                    (pl.col("_mean") + pl.col("_half")).alias(f"{prefix}_high")))
+
+
+def _resolved(low: float | None, high: float | None, sign: float) -> bool:
+    """Whether an interval [low, high] of a difference lies wholly on the better side of 0."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return False
+    return low > 0 if sign > 0 else high < 0
+
+
+def _improvement_then_energy(rows: list[dict[str, Any]], folds: pl.DataFrame, metric: str,
+                             sign: float) -> dict[str, Any]:
+    """The ``improvement_then_energy`` winner among one dataset x model's rows (module docstring)."""
+    eligible = [row for row in rows if row["variant"] == DEFAULT_VARIANT
+                or _resolved(row["difference_low"], row["difference_high"], sign)]
+    leader = max(eligible, key=lambda row: (sign * row[f"{metric}_mean"], row["variant"] == DEFAULT_VARIANT))
+    names = {row["variant"] for row in eligible}
+    versus = {row["variant"]: row for row in paired_differences(
+        folds.filter(pl.col("variant").is_in(names)), metric, leader["variant"], "leader").to_dicts()}
+
+    def loses_to_leader(variant: str) -> bool:    # the leader's gain over it is resolved
+        low, high = versus[variant]["leader_low"], versus[variant]["leader_high"]
+        return low is not None and high is not None and _resolved(-high, -low, sign)
+
+    tied = [row for row in eligible if row["variant"] == leader["variant"] or not loses_to_leader(row["variant"])]
+    return min(tied, key=lambda row: (row["energy_nj_mean"], row["variant"] != leader["variant"]))
+
+
+def choose_winners(summary: pl.DataFrame, metric: str, rule: str, folds: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Add ``winner`` (bool) to :func:`summarise_folds`'s table by ``rule`` (module docstring);
+    ``improvement_then_energy`` also needs the per-fold table ``folds``."""
     if rule not in RULES:
         raise ConfigError(f"config key 'tuning.rule' = {rule!r}: expected one of {list(RULES)}")
+    if rule == "improvement_then_energy" and folds is None:
+        raise ValueError("the improvement_then_energy rule needs the per-fold table")
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     winners = []
     for (dataset, model), group in summary.group_by(["dataset", "model"], maintain_order=True):
         rows = group.to_dicts()
+        if rule == "improvement_then_energy":
+            assert folds is not None
+            best = _improvement_then_energy(rows, folds.filter((pl.col("dataset") == dataset)
+                                                               & (pl.col("model") == model)), metric, sign)
+            winners.append({"dataset": dataset, "model": model, "variant": best["variant"]})
+            continue
         if rule == "best_mean":
             eligible = rows
         else:
@@ -326,7 +389,7 @@ def write_record(config: Mapping[str, Any], fold_paths: Sequence[Path], outputs:
     """Write the per-fold table, the summary with winners, the winners and the Markdown record."""
     tuning = config["tuning"]
     folds = read_fold_rows(fold_paths)
-    summary = choose_winners(summarise_folds(folds, tuning["metric"]), tuning["metric"], tuning["rule"])
+    summary = choose_winners(summarise_folds(folds, tuning["metric"]), tuning["metric"], tuning["rule"], folds)
     winners = (summary.filter(pl.col("winner"))
                .select("dataset", "model", "variant", f"{tuning['metric']}_mean", f"{tuning['metric']}_ci95",
                        "difference_mean", "difference_low", "difference_high")
