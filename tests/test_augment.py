@@ -143,12 +143,12 @@ def test_rate_cache_shift_moves_every_time_step() -> None:
 @pytest.mark.parametrize(("key", "value"), [("drop_fraction", 1.0), ("shift_px", -1), ("time_jitter_ms", -0.5)])
 def test_out_of_range_augmentation_is_refused_by_name(default_config, key: str, value: float) -> None:
     config = replace_augment(default_config, key, value)
-    with pytest.raises(ConfigError, match=rf"train\.augment\.{key}"):
+    with pytest.raises(ConfigError, match=rf"model\.ann_mlp\.augment\.{key}"):
         validate_schema(config)
 
 
 def replace_augment(config: dict, key: str, value: float) -> dict:
-    config["train"]["augment"] = {**config["train"]["augment"], key: value}
+    config["model"]["ann_mlp"]["augment"] = {**config["model"]["ann_mlp"]["augment"], key: value}
     return config
 
 

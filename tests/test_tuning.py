@@ -29,6 +29,8 @@ from beamnet.tuning import (
     tuning_jobs,
     variant_config,
     write_record,
+    model_comparison,
+    pareto_front,
 )
 
 from conftest import tiny_config
@@ -228,13 +230,37 @@ def test_one_fold_job_trains_scores_and_records(_default_config, digits_caches, 
     outputs = {name: tmp_path / "record" / file for name, file in
                [("folds_parquet", "folds.parquet"), ("folds_csv", "folds.csv"),
                 ("summary_parquet", "summary.parquet"), ("summary_csv", "summary.csv"),
-                ("winners_csv", "winners.csv"), ("markdown", "tuning.md")]}
+                ("winners_csv", "winners.csv"), ("markdown", "tuning.md"),
+                ("comparison_csv", "comparison.csv"), ("pareto_parquet", "pareto.parquet")]}
     (tmp_path / "record").mkdir()
     write_record(config, [first], outputs)
     assert pl.read_parquet(outputs["folds_parquet"])["fold"].to_list() == [1]
     winners = pl.read_csv(outputs["winners_csv"])
     assert winners["variant"].to_list() == [DEFAULT_VARIANT]
     assert "| digits | beam_net | default |" in outputs["markdown"].read_text()
+    assert pl.read_parquet(outputs["pareto_parquet"])["on_front"].to_list() == [True]
+
+
+def test_pareto_front_keeps_the_points_no_other_dominates() -> None:
+    points = pl.DataFrame({"dataset": ["d"] * 4 + ["e"], "variant": ["a", "b", "c", "d", "a"],
+                           "accuracy_mean": [0.9, 0.8, 0.85, 0.8, 0.1],
+                           "energy_nj_mean": [100.0, 10.0, 120.0, 20.0, 1000.0]})
+    front = pareto_front(points)
+    # c is beaten by a on both axes, d by b; e's lone point is on its own dataset's front
+    assert front["on_front"].to_list() == [True, True, False, False, True]
+
+
+def test_model_comparison_pairs_the_chosen_variants_fold_by_fold() -> None:
+    folds = pl.concat([
+        _fold_table({DEFAULT_VARIANT: [0.0] * 5, "better": [0.05] * 5}),
+        _fold_table({DEFAULT_VARIANT: [0.02, 0.03, 0.02, 0.03, 0.025]}).with_columns(model=pl.lit("ann_mlp")),
+    ])
+    winners = pl.DataFrame({"dataset": ["digits", "digits"], "model": ["beam_net", "ann_mlp"],
+                            "variant": ["better", DEFAULT_VARIANT]})
+    row = model_comparison(folds, winners).row(0, named=True)
+    assert (row["model"], row["n_paired"]) == ("ann_mlp", 5)
+    assert row["accuracy_mean"] == pytest.approx(0.025 - 0.05)      # the ANN trails the chosen BEAM-Net
+    assert row["accuracy_high"] < 0
 
 
 def test_a_job_refuses_caches_of_another_dataset(_default_config, digits_caches, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Training-time event augmentation (``train.augment``), applied to a batch of an encoded cache.
+"""Training-time event augmentation (``model.<name>.augment``), applied to a batch of an encoded cache.
 
 N-MNIST models are usually trained on recordings shifted by a few pixels and jittered in time
 (Orchard et al. 2015 move the sensor by up to a few pixels per saccade; the augmentation of
@@ -8,6 +8,8 @@ per (window, polarity, pixel), so each operation has an exact counterpart on the
 - **spatial shift** by (dy, dx), each uniform in {-s, ..., s} per sample: every event moves by
   (dy, dx) and those that leave the sensor are lost. On the cache, the pixel grid moves and the
   pixels shifted in are silent, which is exactly the first-event latency of the shifted events.
+  Pixels are those of the grid the model reads: after BEAM-Net's ``input_pool`` = f one pixel is
+  an f x f block, so a shift of s moves the sensor image by f s pixels.
 - **time jitter**: each firing input's spike time gets independent Gaussian noise of standard
   deviation ``time_jitter_ms`` (clamped to [0, T_ref]); the intensities the ANN-MLP reads move
   with it through Eq. 7, xi = (T_ref - t) / tau. Poisson rate caches are random already and
@@ -30,7 +32,7 @@ from beamnet.models.encoder import EncodedSplit, spatial_axes
 
 
 def augmentation_enabled(settings: Mapping[str, Any] | None) -> bool:
-    """Whether ``train.augment`` changes anything (absent or all-zero: off)."""
+    """Whether ``model.<name>.augment`` changes anything (absent or all-zero: off)."""
     if not settings:
         return False
     return (int(settings.get("shift_px", 0)) > 0 or float(settings.get("time_jitter_ms", 0.0)) > 0.0
@@ -63,23 +65,24 @@ def _shift(values: torch.Tensor, offsets: torch.Tensor, input_shape: tuple[int, 
     return shifted.reshape(values.shape)
 
 
-def augment_batch(batch: EncodedSplit, settings: Mapping[str, Any], generator: torch.Generator) -> EncodedSplit:
-    """``batch`` with ``train.augment``'s shift, jitter and drop applied (module docstring).
+def augment_batch(batch: EncodedSplit, settings: Mapping[str, Any], generator: torch.Generator,
+                  where: str = "model.<name>.augment") -> EncodedSplit:
+    """``batch`` with ``model.<name>.augment``'s shift, jitter and drop applied (module docstring).
 
     Raises
     ------
     ValueError
-        If a setting is out of range (naming its ``train.augment`` key).
+        If a setting is out of range (naming its key under ``where``).
     """
     shift = int(settings.get("shift_px", 0))
     jitter = float(settings.get("time_jitter_ms", 0.0))
     drop = float(settings.get("drop_fraction", 0.0))
     if shift < 0:
-        raise ValueError(f"config key 'train.augment.shift_px' = {shift}: expected an integer >= 0")
+        raise ValueError(f"config key '{where}.shift_px' = {shift}: expected an integer >= 0")
     if jitter < 0.0:
-        raise ValueError(f"config key 'train.augment.time_jitter_ms' = {jitter}: expected a value >= 0")
+        raise ValueError(f"config key '{where}.time_jitter_ms' = {jitter}: expected a value >= 0")
     if not 0.0 <= drop < 1.0:
-        raise ValueError(f"config key 'train.augment.drop_fraction' = {drop}: expected a fraction in [0, 1)")
+        raise ValueError(f"config key '{where}.drop_fraction' = {drop}: expected a fraction in [0, 1)")
     n = len(batch)
     shape = batch.input_shape
     spike_times, active, intensity, spikes = batch.spike_times, batch.active, batch.intensity, batch.spikes

@@ -100,7 +100,8 @@ def cmd_tune_record(args: argparse.Namespace) -> None:
     out = Path(args.out_dir)
     outputs = {"folds_parquet": out / "folds.parquet", "folds_csv": out / "folds.csv",
                "summary_parquet": out / "summary.parquet", "summary_csv": out / "summary.csv",
-               "winners_csv": out / "winners.csv", "markdown": out / "tuning.md"}
+               "winners_csv": out / "winners.csv", "markdown": out / "tuning.md",
+               "comparison_csv": out / "comparison.csv", "pareto_parquet": out / "pareto.parquet"}
     write_record(_config(args), [Path(p) for p in args.folds], outputs)
     log.info("wrote the tuning record under %s", out)
 

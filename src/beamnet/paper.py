@@ -245,6 +245,61 @@ def tuning_record_markdown(config: Mapping[str, Any], record: Path | None) -> st
     return record.read_text()
 
 
+def _difference_cell(row: Mapping[str, Any], prefix: str, scale: float, digits: int, lower_is_better: bool) -> str:
+    """A paired difference with its interval and what it resolves: ``+1.20 [+0.31, +2.09] (gain)``."""
+    mean, low, high = row.get(f"{prefix}_mean"), row.get(f"{prefix}_low"), row.get(f"{prefix}_high")
+    if mean is None:
+        return "—"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{mean * scale:+.{digits}f}"
+    verdict = "inconclusive"
+    if low > 0 or high < 0:
+        better = (high < 0) if lower_is_better else (low > 0)
+        verdict = "better" if better else "worse"
+    return f"{mean * scale:+.{digits}f} [{low * scale:+.{digits}f}, {high * scale:+.{digits}f}] ({verdict})"
+
+
+def ablations_markdown(config: Mapping[str, Any], summary: pl.DataFrame | None,
+                       comparison: pl.DataFrame | None) -> str:
+    """What each BEAM-Net component and switch buys, from the cross-validation record: per dataset,
+    every BEAM-Net variant's paired difference from the configured model in accuracy (points), ECE
+    and energy per inference (nJ, native platform, host loop included), each with its 95 %
+    interval and verdict; then each baseline's chosen variant paired against BEAM-Net's chosen one."""
+    if summary is None:
+        return ("| Ablations |\n|:---|\n| Not part of this build (`tuning.enabled: false`): the ablations "
+                "are variants of the cross-validation record. |\n")
+    variants = grid_variants(config)
+    rows = []
+    for row in summary.filter(pl.col("model") == "beam_net").sort("dataset", "variant").iter_rows(named=True):
+        changes = variants.get(row["variant"], {})
+        what = ", ".join(f"`{key.split('.')[-1]}` = {value}" for key, value in changes.items()) or "as configured"
+        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), "BEAM-Net", row["variant"].replace("_", " "),
+                     what, f"{row['accuracy_mean'] * 100:.2f}", f"{row['ece_mean']:.4f}", _nj_cell(row["energy_nj_mean"]),
+                     _difference_cell(row, "accuracy_vs_default", 100.0, 2, False),
+                     _difference_cell(row, "ece_vs_default", 1.0, 4, True),
+                     _difference_cell(row, "energy_nj_vs_default", 1.0, 0, True),
+                     "yes" if row["winner"] else ""))
+    baselines = summary.filter((pl.col("model") != "beam_net") & pl.col("winner"))
+    paired = {(row["dataset"], row["model"]): row for row in (comparison.iter_rows(named=True)
+                                                              if comparison is not None else [])}
+    for row in baselines.sort("dataset", "model").iter_rows(named=True):
+        versus = paired.get((row["dataset"], row["model"]), {})
+        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
+                     row["variant"].replace("_", " "), "chosen variant; differences vs BEAM-Net's chosen",
+                     f"{row['accuracy_mean'] * 100:.2f}", f"{row['ece_mean']:.4f}", _nj_cell(row["energy_nj_mean"]),
+                     _difference_cell(versus, "accuracy", 100.0, 2, False), _difference_cell(versus, "ece", 1.0, 4, True),
+                     _difference_cell(versus, "energy_nj", 1.0, 0, True), ""))
+    return markdown_table(["Dataset", "Model", "Variant", "Changes", "Acc. %", "ECE", "Energy nJ",
+                           "Δ acc. (points)", "Δ ECE", "Δ energy (nJ)", "Chosen"], rows, "llllrrrlllc",
+                          widths=[7, 7, 9, 16, 5, 5, 6, 14, 14, 14, 4])
+
+
+def grid_variants(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The variants of the tuning grid that ``tuning.grid`` names (overrides by variant name)."""
+    tuning = config["tuning"]
+    return dict(tuning["grids"][tuning["grid"]]["variants"])
+
+
 def uncertainty_markdown(summary: pl.DataFrame) -> str:
     """Mean epistemic and aleatoric uncertainty (nats) on correct vs incorrect predictions."""
     rows = []
@@ -338,13 +393,26 @@ def prop_3_3_markdown(sweep: pl.DataFrame) -> str:
     return markdown_table(["w_inh", "TV, sampled spikes", "TV, mean field", "Finite-spike noise"], rows, "rrrr")
 
 
+RULE_SENTENCES = {   # beamnet.tuning's rules, in words
+    "paired_improvement": "a variant replaces the default only where its gain over the default, paired on the "
+                          "same folds and seeds, has a 95 % interval above zero",
+    "best_mean": "the variant of highest mean replaces the default, whatever its interval",
+    "improvement_then_energy": "accuracy first, then energy: the default and the variants whose paired gain over "
+                               "it has a 95 % interval above zero are eligible, those that the most accurate of "
+                               "them does not beat (paired, resolved) are tied with it, and the tied variant of "
+                               "lowest energy per inference wins",
+}
+
+
 def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> dict[str, str]:
     """The tuning protocol's settings and, per dataset and model, the variant its rule kept."""
     tuning = config["tuning"]
     values = {"tuning.folds": str(tuning["folds"]), "tuning.rule": str(tuning["rule"]).replace("_", " "),
-              "tuning.metric": str(tuning["metric"]), "tuning.grid": str(tuning["grid"])}
+              "tuning.metric": str(tuning["metric"]), "tuning.grid": str(tuning["grid"]),
+              "tuning.rule_sentence": RULE_SENTENCES[tuning["rule"]]}
     if winners is None or winners.is_empty():
         values["tuning_sentence"] = "no tuning record is part of this build"
+        values["tuning_sentence_cap"] = "No tuning record is part of this build"
         return values
     changed = winners.filter(~pl.col("default_is_winner"))
     values["tuning_sentence"] = (
@@ -352,6 +420,7 @@ def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> di
         "the rule replaced the default with " + _join([
             f"{row['variant']} for {MODEL_NAMES.get(row['model'], row['model'])} on "
             f"{DATASET_NAMES.get(row['dataset'], row['dataset'])}" for row in changed.iter_rows(named=True)]))
+    values["tuning_sentence_cap"] = values["tuning_sentence"][:1].upper() + values["tuning_sentence"][1:]
     return values
 
 
@@ -367,6 +436,9 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
     quality = pl.read_parquet(tables_dir / "uncertainty_quality.parquet")
     targets = pl.read_parquet(tables_dir / "training_targets.parquet")
     winners = pl.read_csv(tuning_dir / "winners.csv") if tuning_dir is not None else None
+    tuning_summary = pl.read_parquet(tuning_dir / "summary.parquet") if tuning_dir is not None else None
+    comparison = (pl.read_csv(tuning_dir / "comparison.csv")
+                  if tuning_dir is not None and (tuning_dir / "comparison.csv").stat().st_size else None)
     sweep = pl.read_parquet(tables_dir / "prop_3_3_sweep.parquet")
     tables = {
         "headline": (tables_dir / "summary.md").read_text(),
@@ -378,6 +450,7 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
         "quality": quality_markdown(quality),
         "targets": targets_markdown(targets),
         "tuning": tuning_record_markdown(config, tuning_dir / "tuning.md" if tuning_dir is not None else None),
+        "ablations": ablations_markdown(config, tuning_summary, comparison),
         "prop_3_3": prop_3_3_markdown(sweep),
         "energy": energy_markdown(summary),
         "platforms": platform_markdown(),

@@ -304,8 +304,10 @@ def save_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_name:
 
 
 def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapping[str, Any], epoch: int,
-                what: str) -> float:
-    """One pass over the shuffled training split; returns the mean training loss.
+                what: str, augment: Mapping[str, Any] | None = None, augment_key: str = "augment") -> float:
+    """One pass over the shuffled training split; returns the mean training loss. ``augment`` is
+    the model's ``model.<name>.augment`` section (:mod:`beamnet.augment`; None or zeros: off),
+    ``augment_key`` its dotted name for error messages.
 
     Raises
     ------
@@ -316,13 +318,12 @@ def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapp
     model.train()
     kl_weight = kl_weight_at(epoch, train_settings)
     order = torch.randperm(len(train_data), generator=run.generator)
-    augment = train_settings.get("augment")
     total_loss, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         inputs = model_inputs(model, train_data, index)
         if augmentation_enabled(augment):
-            batch = augment_batch(select_samples(train_data, index), augment, run.generator)
+            batch = augment_batch(select_samples(train_data, index), augment, run.generator, augment_key)
             inputs = model_inputs(model, batch, torch.arange(len(index)))
         result = run_batch(model, inputs, train_data.labels[index], train_settings, kl_weight)
         loss = float(result.loss.detach())
@@ -392,7 +393,8 @@ def fit_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: in
             return None
         began = time.perf_counter()
         try:
-            train_loss = train_epoch(run, train_data, train_settings, epoch, what)
+            train_loss = train_epoch(run, train_data, train_settings, epoch, what,
+                                     config["model"][model_name].get("augment"), f"model.{model_name}.augment")
         except TrainingDiverged:
             if resume is not None:
                 resume.unlink(missing_ok=True)

@@ -386,7 +386,8 @@ def tuning_markdown(summary: pl.DataFrame, config: Mapping[str, Any]) -> str:
 
 
 def write_record(config: Mapping[str, Any], fold_paths: Sequence[Path], outputs: Mapping[str, Path]) -> None:
-    """Write the per-fold table, the summary with winners, the winners and the Markdown record."""
+    """Write the per-fold table, the summary with winners, the winners, the Markdown record, the
+    baselines against BEAM-Net (:func:`model_comparison`) and the accuracy-energy Pareto points."""
     tuning = config["tuning"]
     folds = read_fold_rows(fold_paths)
     summary = choose_winners(summarise_folds(folds, tuning["metric"]), tuning["metric"], tuning["rule"], folds)
@@ -394,11 +395,51 @@ def write_record(config: Mapping[str, Any], fold_paths: Sequence[Path], outputs:
                .select("dataset", "model", "variant", f"{tuning['metric']}_mean", f"{tuning['metric']}_ci95",
                        "difference_mean", "difference_low", "difference_high")
                .with_columns(default_is_winner=pl.col("variant") == DEFAULT_VARIANT, rule=pl.lit(tuning["rule"])))
+    comparison = model_comparison(folds, winners)
+    pareto = pareto_front(summary.select(*KEYS, "winner", "n_runs", "accuracy_mean", "accuracy_ci95", "ece_mean",
+                                         "energy_nj_mean", "energy_nj_ci95"))
     with atomic_paths(*outputs.values()) as temps:
         temp = dict(zip(outputs, temps))
+        comparison.write_csv(temp["comparison_csv"])
+        pareto.write_parquet(temp["pareto_parquet"], compression="zstd")
         folds.write_parquet(temp["folds_parquet"], compression="zstd")
         folds.write_csv(temp["folds_csv"])
         summary.write_parquet(temp["summary_parquet"], compression="zstd")
         summary.write_csv(temp["summary_csv"])
         winners.write_csv(temp["winners_csv"])
         temp["markdown"].write_text(tuning_markdown(summary, config))
+
+
+# --- what the record says about the components and the baselines -------------------------------
+
+def pareto_front(points: pl.DataFrame, accuracy: str = "accuracy_mean", energy: str = "energy_nj_mean",
+                 group: Sequence[str] = ("dataset",)) -> pl.DataFrame:
+    """``points`` with ``on_front``: True where no other point of its ``group`` is at least as
+    accurate and at most as costly, and strictly better in one of the two (Pareto 1896)."""
+    flags = []
+    for row in points.iter_rows(named=True):
+        rivals = points.filter(pl.all_horizontal(pl.col(key) == row[key] for key in group))
+        dominated = rivals.filter((pl.col(accuracy) >= row[accuracy]) & (pl.col(energy) <= row[energy])
+                                  & ((pl.col(accuracy) > row[accuracy]) | (pl.col(energy) < row[energy])))
+        flags.append(dominated.is_empty())
+    return points.with_columns(pl.Series("on_front", flags, dtype=pl.Boolean))
+
+
+def model_comparison(folds: pl.DataFrame, winners: pl.DataFrame, reference: str = "beam_net") -> pl.DataFrame:
+    """Each model's chosen variant against ``reference``'s chosen variant on the same folds and
+    seeds, per dataset: the paired difference (other - reference) in accuracy, ECE and energy with
+    its 95 % Student-t interval (``{metric}_mean``, ``_low``, ``_high``)."""
+    chosen = folds.join(winners.select("dataset", "model", "variant"), on=KEYS, how="inner")
+    base = chosen.filter(pl.col("model") == reference).select(
+        "dataset", "fold", "seed", *[pl.col(name).alias(f"_ref_{name}") for name in PAIRED_METRICS])
+    paired = chosen.filter(pl.col("model") != reference).join(base, on=["dataset", "fold", "seed"], how="inner")
+    rows = []
+    for (dataset, model, variant), group in paired.group_by(KEYS, maintain_order=True):
+        row: dict[str, Any] = {"dataset": dataset, "model": model, "variant": variant, "n_paired": len(group)}
+        for name in PAIRED_METRICS:
+            difference = (group[name] - group[f"_ref_{name}"]).to_numpy()
+            mean = float(difference.mean())
+            half = _t_half_width(float(difference.std(ddof=1)) if len(difference) > 1 else None, len(difference))
+            row |= {f"{name}_mean": mean, f"{name}_low": mean - half, f"{name}_high": mean + half}
+        rows.append(row)
+    return pl.DataFrame(rows).sort(KEYS) if rows else pl.DataFrame(schema={key: pl.String for key in KEYS})

@@ -8,7 +8,7 @@ rule collect_paper_values:
         values="results/paper/values.json",
         tables=expand("results/paper/tables/{name}.md",
                       name=["headline", "config", "theory", "datasets", "claims", "uncertainty", "quality",
-                            "targets", "tuning", "prop_3_3", "energy", "platforms"]),
+                            "targets", "tuning", "ablations", "prop_3_3", "energy", "platforms"]),
     input:
         summary="results/tables/summary.parquet",
         headline="results/tables/summary.md",

@@ -44,6 +44,8 @@ rule record_tuning:
         summary_csv="results/tuning/summary.csv",
         winners="results/tuning/winners.csv",
         markdown="results/tuning/tuning.md",
+        comparison="results/tuning/comparison.csv",
+        pareto="results/tuning/pareto.parquet",
     input:
         folds=lambda wildcards: tuning_fold_paths(),
         code=source_files("tuning.py"),
@@ -68,9 +70,40 @@ rule tune:
         rules.record_tuning.output,
 
 
+rule plot_pareto:
+    output:
+        notebook="results/notebooks/pareto.ipynb",
+        pareto=report("results/figures/energy_accuracy_pareto.png",
+                      caption="../../paper/captions/energy_accuracy_pareto.rst", category="Energy efficiency"),
+        pdf="results/figures/energy_accuracy_pareto.pdf",
+    input:
+        notebook="notebooks/pareto.ipynb",
+        pareto=rules.record_tuning.output.pareto,
+        code=source_files("paper.py"),
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), pareto=input.pareto),
+    log:
+        "logs/notebooks/pareto.log",
+    benchmark:
+        "benchmarks/rules/notebooks/pareto.tsv"
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
+
+
 localrules:
     record_tuning,
     tune,
+    plot_pareto,
+
+
+if tuning_targets(active_datasets()):   # the manuscript's ablation section, where a record is built
+    PAPER_FIGURES["pareto"] = [rules.plot_pareto.output.pareto]
 
 
 STAGE_TARGETS.append(tuning_targets)
