@@ -15,7 +15,7 @@ PYTHON310 ?= $(shell workflow/scripts/find_python.sh 3.10 2>/dev/null)
 MAIN_STAMP := $(VENV)/.beamnet-installed
 LAVA_STAMP := $(LAVA_VENV)/.beamnet-installed
 
-.PHONY: all test setup setup-main setup-lava dry-run lint benchmark clean-results
+.PHONY: all test setup setup-main setup-lava dry-run lint benchmark readme clean-results
 
 all: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) all
@@ -51,6 +51,11 @@ lint: setup-main
 
 benchmark: setup-main
 	$(VENV)/bin/python benchmarks/training_throughput.py
+	$(VENV)/bin/python benchmarks/dag_scale.py
+
+# README.md's measured tables, regenerated from results/ and benchmarks/out/ (beamnet.readme)
+readme: setup-main
+	$(VENV)/bin/python -m beamnet readme
 
 clean-results:
 	rm -rf results logs benchmarks/out .snakemake/metadata

@@ -96,6 +96,7 @@ def main() -> None:
     print("\n".join(lines))
     out = REPO / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
+    (out / "training_throughput.md").write_text("\n".join(lines) + "\n")   # the README's table (make readme)
     header = list(rows[0])
     with open(out / "training_throughput.csv", "w") as handle:
         handle.write(",".join(header) + "\n")

@@ -104,6 +104,17 @@ def test_notebooks_are_executed_copies_with_injected_parameters(paper_workflow: 
         assert "output_dir = \"results/figures\"" in "".join(injected[0]["source"])  # from the rule
 
 
+def test_difference_cells_say_what_the_interval_resolves() -> None:
+    from beamnet.paper import _difference_cell
+
+    gain = {"d_mean": 0.012, "d_low": 0.003, "d_high": 0.021}
+    assert _difference_cell(gain, "d", 100.0, 2, False) == "+1.20 [+0.30, +2.10] (better)"
+    assert _difference_cell(gain, "d", 1.0, 3, True).endswith("(worse)")       # higher ECE or energy is worse
+    spans = {"d_mean": -0.01, "d_low": -0.03, "d_high": 0.01}
+    assert _difference_cell(spans, "d", 100.0, 2, False).endswith("(inconclusive)")
+    assert _difference_cell({}, "d", 1.0, 2, False) == "—"
+
+
 @pytest.mark.workflow
 def test_values_come_from_the_tables(paper_workflow: Path) -> None:
     import polars as pl
@@ -121,6 +132,12 @@ def test_values_come_from_the_tables(paper_workflow: Path) -> None:
     assert record == (paper_workflow / "results/tuning/tuning.md").read_text()
     assert all(f"| {row['dataset']} | {row['model']} | {row['variant']} |" in record
                for row in winners.iter_rows(named=True))
+    ablations = (paper_workflow / "results/paper/tables/ablations.md").read_text()
+    record = pl.read_parquet(paper_workflow / "results/tuning/summary.parquet")
+    for row in record.filter(pl.col("model") == "beam_net").iter_rows(named=True):
+        assert f"| {row['variant'].replace('_', ' ')} |" in ablations
+        assert f"| {row['accuracy_mean'] * 100:.2f} |" in ablations
+    assert (paper_workflow / "results/figures/energy_accuracy_pareto.png").exists()
     summary = pl.read_parquet(paper_workflow / "results/tables/summary.parquet")
     beam = summary.filter((pl.col("dataset") == "digits") & (pl.col("model") == "beam_net"))
     assert values["digits.beam_net.accuracy"] == f"{beam['accuracy_mean'][0] * 100:.2f} %"

@@ -120,6 +120,13 @@ def cmd_catalog(args: argparse.Namespace) -> None:
     log.info("built catalog %s", args.output)
 
 
+def cmd_readme(args: argparse.Namespace) -> None:
+    from beamnet.readme import update_readme
+
+    names = update_readme(Path(args.readme), Path(args.root))
+    log.info("regenerated %d README blocks from %s: %s", len(names), args.root, ", ".join(names))
+
+
 def cmd_paper_values(args: argparse.Namespace) -> None:
     from beamnet.paper import write_paper_inputs
 
@@ -226,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", required=True, nargs="+")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_catalog)
+
+    p = sub.add_parser("readme", help="rewrite README.md's generated blocks from results/ and benchmarks/out/")
+    p.add_argument("--readme", default="README.md", help="the README to rewrite in place (default: README.md)")
+    p.add_argument("--root", default=".", help="the folder holding results/ and benchmarks/out/ (default: .)")
+    p.set_defaults(func=cmd_readme)
 
     p = sub.add_parser("paper-values", help="results tables -> named values (JSON) + Markdown tables")
     add_config(p)

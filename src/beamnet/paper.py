@@ -337,6 +337,10 @@ def claim_counts(claims: pl.DataFrame) -> dict[str, str]:
     for verdict in VERDICT_NAMES:
         values[f"claims_{verdict}"] = str(counted.filter(pl.col("verdict") == verdict).height)
         values[f"claims_{verdict}_list"] = listed(verdict)
+    values["claims_sentence"] = (f"Of {values['claims_total']} counted claims, {values['claims_holds']} hold, "
+                                 f"{values['claims_fails']} fail and {values['claims_inconclusive']} are "
+                                 f"inconclusive; {values['claims_not_counted']} more are shown but not counted "
+                                 "(set by construction or by the training objective).")
     return values
 
 
