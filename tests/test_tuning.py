@@ -270,3 +270,23 @@ def test_a_job_refuses_caches_of_another_dataset(_default_config, digits_caches,
         run_fold(config, job, 3, 0, digits_caches["latency/train"], digits_caches["latency/val"],
                  tmp_path / "row.parquet")
     assert not (tmp_path / "row.parquet").exists()
+
+
+def test_a_job_reads_its_own_model_and_the_matching_keys_only(default_config) -> None:
+    """Adopting the ANN-MLP's augmentation for a dataset leaves BEAM-Net's jobs there unchanged,
+    and BEAM-Net's loop switch leaves the baselines' unchanged; BEAM-Net's pooling, which sets the
+    baselines' width, does reach them."""
+    from beamnet.tuning import job_sections
+
+    config = copy.deepcopy(default_config)
+    before = {model: job_sections(config, DEFAULT_VARIANT, "nmnist", model) for model in ("beam_net", "ann_mlp")}
+    config["dataset_settings"] = {"nmnist": {"model.ann_mlp.augment.shift_px": 2,
+                                             "model.beam_net.loop.enabled": False}}
+    after = {model: job_sections(config, DEFAULT_VARIANT, "nmnist", model) for model in ("beam_net", "ann_mlp")}
+    assert after["beam_net"]["model"]["ann_mlp"] == before["beam_net"]["model"]["ann_mlp"]
+    assert after["beam_net"]["model"]["beam_net"]["loop"]["enabled"] is False
+    assert after["ann_mlp"]["model"]["beam_net"] == before["ann_mlp"]["model"]["beam_net"]
+    assert after["ann_mlp"]["model"]["ann_mlp"]["augment"]["shift_px"] == 2
+    config["dataset_settings"]["nmnist"]["model.beam_net.input_pool"] = 2
+    pooled = job_sections(config, DEFAULT_VARIANT, "nmnist", "ann_mlp")
+    assert pooled["model"]["beam_net"]["input_pool"] == 2

@@ -151,6 +151,30 @@ def variant_config(config: Mapping[str, Any], variant: str, dataset: str | None 
     return apply_overrides(base, grid["variants"][variant], f"tuning variant '{variant}'")
 
 
+# BEAM-Net settings a baseline reads: its width is matched to BEAM-Net's parameter count
+# (beamnet.models.build_model), which depends on these alone
+MATCHING_KEYS = ("n_patterns", "encoding", "input_pool")
+
+
+def job_sections(config: Mapping[str, Any], variant: str, dataset: str, model: str) -> dict[str, Any]:
+    """The configuration sections a tuning job of ``model`` trains with: ``encoding``, ``train``,
+    ``evaluate`` and ``model`` of :func:`variant_config`, except that the sections of the other
+    models come from ``config`` itself, unchanged by ``dataset_settings`` and the variant (the
+    job never reads them), and a baseline's view of ``model.beam_net`` takes from the variant only
+    the keys its parameter matching reads (:data:`MATCHING_KEYS`). So adopting one model's winner
+    changes no other model's job."""
+    trained_with = variant_config(config, variant, dataset)
+    models = copy.deepcopy(dict(config["model"]))
+    models[model] = trained_with["model"][model]
+    if model != "beam_net":
+        for key in MATCHING_KEYS:
+            if key in trained_with["model"]["beam_net"]:
+                models["beam_net"][key] = trained_with["model"]["beam_net"][key]
+    models["parameter_tolerance"] = trained_with["model"]["parameter_tolerance"]
+    return {"encoding": trained_with["encoding"], "train": trained_with["train"],
+            "evaluate": trained_with["evaluate"], "model": models}
+
+
 def _changes_anything(config: Mapping[str, Any], variant: str, model: str, dataset: str) -> bool:
     """False where a variant trains ``model`` on ``dataset`` exactly as the default does (for
     example ``model.beam_net.encoding: latency`` where ``auto`` already picks the latency code)."""

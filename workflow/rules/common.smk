@@ -300,10 +300,16 @@ def _variant_config(variant, dataset):
 
 
 def tune_fold_config(wildcards):
-    """The sections a tuning job trains with, the variant's overrides applied, as JSON."""
-    trained_with = _variant_config(wildcards.variant, wildcards.dataset)
-    return json.dumps({name: trained_with[name] for name in ("encoding", "model", "train", "evaluate")},
-                      sort_keys=True)
+    """The sections a tuning job trains with, the variant's overrides applied, as JSON; other
+    models' settings that the job does not read are the base config's (beamnet.tuning.job_sections),
+    so that adopting one model's winner does not rerun the other models' jobs."""
+    from beamnet.tuning import job_sections
+
+    try:
+        sections = job_sections(config, wildcards.variant, wildcards.dataset, wildcards.model)
+    except ConfigError as error:
+        raise WorkflowError(f"invalid configuration: {error}") from None
+    return json.dumps(sections, sort_keys=True)
 
 
 def tune_fold_inputs(wildcards):
