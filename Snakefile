@@ -1,11 +1,26 @@
 # BEAM-Net: Bayesian Event-driven Attentional Memory network, end to end.
 # Stages (workflow/rules/): data -> encode -> train -> evaluate -> energy/loihi -> figures -> paper.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from beamnet.config import ConfigError, check_known_keys, coerce_command_line
+
+# --config seeds=[0,1,2] arrives as strings: read them as the schema's integers; then refuse a
+# misspelt key by name (and the nearest valid one) before the schema check
+coerce_command_line(config)
+try:
+    check_known_keys(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,28 @@ def test_get_key_names_missing_key(default_config: dict[str, Any]) -> None:
     assert get_key(default_config, "model.beam_net.w_inh") == default_config["model"]["beam_net"]["w_inh"] > 2
     with pytest.raises(ConfigError, match=r"'model\.beam_net\.nope'"):
         get_key(default_config, "model.beam_net.nope")
+
+
+def test_command_line_strings_become_the_schema_types(default_config) -> None:
+    from beamnet.config import coerce_command_line
+
+    config = dict(default_config, seeds=["0", "1", "4"])
+    config["tuning"] = dict(config["tuning"], folds="3", enabled="false")
+    config["data"] = dict(config["data"], nmnist=dict(config["data"]["nmnist"], root="42"))
+    coerced = coerce_command_line(config)
+    assert coerced["seeds"] == [0, 1, 4] and coerced["tuning"]["folds"] == 3
+    assert coerced["tuning"]["enabled"] is False
+    assert coerced["data"]["nmnist"]["root"] == "42"          # a string field stays a string
+
+
+def test_unknown_keys_name_the_nearest_valid_key(default_config) -> None:
+    from beamnet.config import check_known_keys, unknown_keys
+
+    config = copy.deepcopy(default_config)
+    assert unknown_keys(config) == []
+    config["train"]["epochz"] = 5
+    config["model"]["beam_net"]["loop"]["tolerence"] = 1e-3
+    assert sorted(unknown_keys(config)) == [("model.beam_net.loop.tolerence", "model.beam_net.loop.tolerance"),
+                                            ("train.epochz", "train.epochs")]
+    with pytest.raises(ConfigError, match=r"not a known key \(nearest valid key"):
+        check_known_keys(config)

@@ -233,3 +233,21 @@ def test_tiny_run_is_up_to_date_after_run(tiny_run: dict[str, Any]) -> None:
     result = snakemake("-n", *targets, "--configfile", str(workdir / "tiny.yaml"), cwd=workdir)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "Nothing to be done" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_misspelt_key_is_refused_by_name_and_nearest_key() -> None:
+    """`train.epochz: 5` fails the dry run naming the key and `train.epochs`, not silently
+    training with the default."""
+    result = snakemake("-n", "--nolock", "all", "--config", "train={epochz: 5}")
+    assert result.returncode != 0
+    assert "train.epochz" in result.stdout and "nearest valid key: 'train.epochs'" in result.stdout
+    assert "Job stats" not in result.stdout
+
+
+def test_seeds_and_datasets_on_the_command_line_work() -> None:
+    """`--config seeds=[0,1,2,3,4] datasets=[digits]` (Snakemake passes the list items as
+    strings) plans the extra seeds' checkpoints and no other dataset's."""
+    result = snakemake("-n", "--forceall", "--nolock", "all", "--config", "seeds=[0,1,2,3,4]", "datasets=[digits]")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "results/checkpoints/digits/beam_net/seed=4.pt" in result.stdout
+    assert "results/checkpoints/nmnist/" not in result.stdout

@@ -195,6 +195,99 @@ def check_theory(config: Mapping[str, Any]) -> None:
              "Eq. 12: alpha_j = alpha_0 + eta * evidence_j needs a positive evidence gain")
 
 
+def _resolve(node: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``node`` with a local ``$ref`` (``#/definitions/...``) followed; ``allOf`` parts merged."""
+    while "$ref" in node:
+        target: Any = schema
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    if "allOf" in node:
+        merged: dict[str, Any] = {"properties": {}}
+        for part in node["allOf"]:
+            part = _resolve(part, schema)
+            merged["properties"].update(part.get("properties", {}))
+            merged.update({k: v for k, v in part.items() if k != "properties"})
+        return merged
+    return node
+
+
+def _scalar_from_text(text: str, kinds: set[str]) -> Any:
+    """A command-line string as the number or boolean the schema expects, or unchanged."""
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if "integer" in kinds and isinstance(parsed, int) and not isinstance(parsed, bool):
+        return parsed
+    if "number" in kinds and isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+        return parsed
+    if "boolean" in kinds and isinstance(parsed, bool):
+        return parsed
+    return text
+
+
+def coerce_command_line(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Convert strings that Snakemake's ``--config`` left in lists (``seeds=[0,1,2]`` arrives as
+    ``['0', '1', '2']``) to the integers, numbers or booleans the schema asks for, in place."""
+    schema = yaml.safe_load(schema_path.read_text())
+
+    def walk(value: Any, node: Mapping[str, Any]) -> Any:
+        node = _resolve(node, schema)
+        kinds = node.get("type", [])
+        kinds = {kinds} if isinstance(kinds, str) else set(kinds)
+        if isinstance(value, str) and kinds & {"integer", "number", "boolean"} and "string" not in kinds:
+            return _scalar_from_text(value, kinds)
+        if isinstance(value, list) and "items" in node:
+            return [walk(item, node["items"]) for item in value]
+        if isinstance(value, dict):
+            properties = node.get("properties", {})
+            extra = node.get("additionalProperties")
+            for key in list(value):
+                child = properties.get(key, extra if isinstance(extra, Mapping) else None)
+                if child is not None:
+                    value[key] = walk(value[key], child)
+        return value
+
+    return walk(config, schema)
+
+
+def unknown_keys(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> list[tuple[str, str]]:
+    """Every dotted key of ``config`` that the schema does not define, with the nearest valid key
+    at that level (``train.epochz`` -> ``train.epochs``), for a message that names both."""
+    schema = yaml.safe_load(schema_path.read_text())
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, node: Mapping[str, Any], prefix: str) -> None:
+        node = _resolve(node, schema)
+        if not isinstance(value, Mapping):
+            return
+        properties = node.get("properties", {})
+        closed = node.get("additionalProperties") is False
+        for key, child in value.items():
+            name = f"{prefix}{key}"
+            if key in properties:
+                walk(child, properties[key], name + ".")
+            elif closed:
+                nearest = difflib.get_close_matches(str(key), list(properties), n=1, cutoff=0.0)
+                found.append((name, f"{prefix}{nearest[0]}" if nearest else "?"))
+            elif isinstance(node.get("additionalProperties"), Mapping):
+                walk(child, node["additionalProperties"], name + ".")
+
+    walk(config, schema, "")
+    return found
+
+
+def check_known_keys(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
+    """Raise :class:`ConfigError` naming the first key the schema does not know and the nearest
+    valid one (a misspelt key would otherwise be ignored and its default used)."""
+    unknown = unknown_keys(config, schema_path)
+    if unknown:
+        key, nearest = unknown[0]
+        more = f" ({len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""
+        raise ConfigError(f"config key '{key}' is not a known key (nearest valid key: '{nearest}'){more}")
+
+
 def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH,
                     sections_only: bool = False) -> None:
     """Validate ``config`` against the workflow's JSON schema (the one Snakemake uses).
@@ -204,6 +297,7 @@ def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH,
     """
     import jsonschema
 
+    check_known_keys(config, schema_path)
     schema = yaml.safe_load(schema_path.read_text())
     if sections_only:
         schema.pop("required", None)
