@@ -23,7 +23,7 @@ from beamnet.summarise import (
 SEEDS = (0, 1, 2)
 N = 400
 BOUND = 6                                     # ceil(3 tau_m / tau_s) passed to claims_table
-SETTINGS = {"ece_max": 0.08, "epistemic_ratio": [1.5, 3.0], "activity_range": [0.01, 0.05],
+SETTINGS = {"ece_max": 0.08, "epistemic_ratio": [1.5, 3.0], "activity_range": [0.01, 0.05], "accuracy_margin": 0.01,
             "bootstrap_resamples": 400, "bootstrap_seed": 3, "confidence": 0.95}
 TRAIN = {"kl_anneal_epochs": 2, "sparsity_target": 0.03, "sparsity_weight": 1000.0}
 MODEL = {"loop": {"pull": 0.1}}
@@ -40,9 +40,10 @@ def predictions(model: str, correct: np.ndarray | list[np.ndarray], confidence: 
                 epistemic: tuple[float, float] | np.ndarray = (0.1, 0.1),
                 aleatoric: tuple[float, float] | np.ndarray = (0.1, 0.1), activity: float = 0.03,
                 loop_increase: float = -1e-3, iterations: int = 3, settled: bool = True,
-                dataset: str = "digits") -> pl.DataFrame:
+                dataset: str = "digits", energy: float = 1.0, macs: float | None = None) -> pl.DataFrame:
     """Per-sample rows of one model (every seed): ``correct`` per seed, one confidence for all,
-    uncertainties (on error, on correct) or per-sample arrays."""
+    uncertainties (on error, on correct) or per-sample arrays; ``macs`` adds an ANN's counts
+    (MACs, one weight read per MAC, 10 neuron updates) so that it can be priced as int8."""
     frames = []
     labels = np.arange(N) % 10
     for index, seed in enumerate(SEEDS):
@@ -66,7 +67,9 @@ def predictions(model: str, correct: np.ndarray | list[np.ndarray], confidence: 
             "loop_iterations": np.full(N, min(iterations, BOUND)), "loop_converged": np.full(N, settled),
             "loop_energy_max_increase": np.full(N, loop_increase), "loop_energy_magnitude": np.full(N, 10.0),
             "loop_iterations_uncapped": np.full(N, iterations), "loop_settled_uncapped": np.full(N, settled),
-            "activity_fraction": np.full(N, activity), "energy_nj": np.full(N, 1.0),
+            "activity_fraction": np.full(N, activity), "energy_nj": np.full(N, energy),
+            **({"macs": np.full(N, macs), "memory_reads": np.full(N, macs), "stored_words": np.full(N, macs),
+                "neuron_updates": np.full(N, 10.0)} if macs is not None else {}),
         }))
     return pl.concat(frames)
 
@@ -98,8 +101,8 @@ def holding() -> tuple[pl.DataFrame, pl.DataFrame]:
     epoch; baselines less accurate and over-confident, the rate SNN ten times as active."""
     beam = predictions("beam_net", _correct(0.95, None), 0.95, epistemic=(0.2, 0.1), aleatoric=(0.1, 0.3),
                        activity=0.02)
-    ann = predictions("ann_mlp", _correct(0.80, None), 0.95)
-    rate = predictions("rate_snn", _correct(0.80, None), 0.95, activity=0.2)
+    ann = predictions("ann_mlp", _correct(0.80, None), 0.95, energy=50.0, macs=1e5)   # int8: ~ 1,000 nJ
+    rate = predictions("rate_snn", _correct(0.80, None), 0.95, activity=0.2, energy=50.0)
     return pl.concat([beam, ann, rate], how="diagonal_relaxed"), histories([-0.1] * 6)
 
 
@@ -108,8 +111,8 @@ def failing() -> tuple[pl.DataFrame, pl.DataFrame]:
     on correct predictions and below aleatoric, the loop's energy rising and settling late, the
     loss rising after the ramp; the baselines accurate and calibrated, the rate SNN sparser."""
     beam = predictions("beam_net", _correct(0.70, None), 0.95, epistemic=(0.05, 0.1), aleatoric=(0.5, 0.1),
-                       activity=0.5, loop_increase=0.5, iterations=3 * BOUND)
-    ann = predictions("ann_mlp", _correct(0.90, None), 0.90)
+                       activity=0.5, loop_increase=0.5, iterations=3 * BOUND, energy=100.0)
+    ann = predictions("ann_mlp", _correct(0.90, None), 0.90, macs=100.0)               # int8: ~ 1 nJ
     rate = predictions("rate_snn", _correct(0.90, None), 0.90, activity=0.1)
     return pl.concat([beam, ann, rate], how="diagonal_relaxed"), histories([-0.1, -0.1, 0.05, -0.1, 0.05, -0.1])
 
@@ -144,7 +147,8 @@ COUNTED = {"thm_4_1_training_loss": True, "thm_4_1_loop_energy": False, "thm_3_6
            "prop_3_3_calibration": True, "eqs_14_15_epistemic_ratio": True,
            "eqs_14_15_epistemic_exceeds_aleatoric": True, "eqs_14_15_epistemic_auroc": True,
            "ece_vs_ann_mlp": True, "ece_vs_rate_snn": True, "pareto_vs_rate_snn": True,
-           "pareto_vs_rate_snn_activity": False}
+           "pareto_vs_rate_snn_activity": False, "accuracy_vs_ann_mlp": True, "accuracy_vs_rate_snn": True,
+           "energy_vs_ann_mlp": True, "energy_vs_rate_snn": True, "energy_vs_ann_mlp_int8": True}
 
 
 def test_every_claim_holds_when_built_to_hold() -> None:
@@ -170,7 +174,8 @@ def test_claims_at_their_threshold_are_inconclusive() -> None:
     by = {(row["dataset"], row["claim"]): row for row in table.iter_rows(named=True)}
     for key in [("digits", "prop_3_3_calibration"), ("digits", "eqs_14_15_epistemic_ratio"),
                 ("digits", "eqs_14_15_epistemic_exceeds_aleatoric"), ("nmnist", "eqs_14_15_epistemic_auroc"),
-                ("digits", "ece_vs_ann_mlp"), ("digits", "pareto_vs_rate_snn")]:
+                ("digits", "ece_vs_ann_mlp"), ("digits", "pareto_vs_rate_snn"),
+                ("digits", "accuracy_vs_ann_mlp"), ("nmnist", "accuracy_vs_rate_snn")]:
         row = by[key]
         assert row["verdict"] == "inconclusive", row
         assert row["ci_low"] < row["ci_high"], row
