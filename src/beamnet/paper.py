@@ -114,6 +114,14 @@ def beam_net_codes(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
     return "; ".join(f"{label.get(code, code)} on {', '.join(datasets)}" for code, datasets in by_code.items())
 
 
+def _augment_text(settings: Mapping[str, Any] | None) -> str:
+    """A ``model.<name>.augment`` section as 'shift, jitter, drop', or 'off'."""
+    if not settings or not any(float(settings.get(key, 0)) for key in ("shift_px", "time_jitter_ms", "drop_fraction")):
+        return "off"
+    return (f"{settings.get('shift_px', 0)}, {float(settings.get('time_jitter_ms', 0.0)):g}, "
+            f"{float(settings.get('drop_fraction', 0.0)):g}")
+
+
 def config_table(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
     """The knobs the report's results depend on, with the equation each comes from; ``datasets``
     are those the results hold."""
@@ -127,8 +135,16 @@ def config_table(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
         ("Threshold theta, stochasticity Delta", f"{beam['theta']:g}, {beam['delta']:g}", "Eq. 9"),
         ("Lateral inhibition w_inh", f"{beam['w_inh']:g}", "Prop. 3.3"),
         ("Dirichlet prior alpha_0, evidence gain eta", f"{beam['alpha_0']:g}, {beam['eta']:g}", "Eq. 12"),
-        ("Loop: L_max, tolerance, pull", f"{beam['loop']['max_iterations']}, {beam['loop']['tolerance']:g}, "
-                                         f"{beam['loop']['pull']:g}", "Eq. 16, Thm. 3.6"),
+        ("Loop: on, L_max, tolerance, pull", f"{'yes' if beam['loop'].get('enabled', True) else 'no'}, "
+                                             f"{beam['loop']['max_iterations']}, {beam['loop']['tolerance']:g}, "
+                                             f"{beam['loop']['pull']:g}", "Eq. 16, Thm. 3.6"),
+        ("BEAM-Net input pooling f (f x f pixels per input)", beam.get("input_pool", 1), "switch"),
+        ("Lateral inhibition on, sampled spikes", f"{'yes' if beam.get('lateral_inhibition', True) else 'no'}, "
+                                                  f"{'yes' if beam.get('stochastic_spikes', True) else 'no'}",
+         "ablation switches"),
+        *[(f"{MODEL_NAMES[name]} augmentation: shift (px), jitter (ms), drop",
+           _augment_text(config["model"][name].get("augment")), "switch")
+          for name in ("beam_net", "ann_mlp", "rate_snn") if name in config["model"]],
         ("Epochs, batch size, learning rate", f"{train['epochs']}, {train['batch_size']}, {train['learning_rate']:g}",
          "training"),
         ("Weight decay (Adam, L2)", f"{train.get('weight_decay', 0.0):g}", "training"),
