@@ -183,3 +183,19 @@ def test_conditional_sections_follow_the_registered_families() -> None:
     assert "NO LOIHI" not in apply_conditions(body, {"has-loihi": True})
     shown = apply_conditions(body, {})
     assert "NO LOIHI" in shown and "LOIHI\n:::" not in shown and shown.startswith("before")
+
+
+def test_adoption_says_which_winners_the_configuration_applies() -> None:
+    import polars as pl
+
+    from beamnet.paper import adoption
+
+    config = {"tuning": {"grid": "g", "baseline": {"digits": {"train.sparsity_target": 0.01}},
+                         "grids": {"g": {"variants": {"aug": {"model.beam_net.augment.shift_px": 2}}}}},
+              "dataset_settings": {"digits": {"train.sparsity_target": 0.01, "model.beam_net.augment.shift_px": 2},
+                                   "nmnist": {}}}
+    winners = pl.DataFrame({"dataset": ["digits", "digits", "nmnist"], "model": ["beam_net", "ann_mlp", "beam_net"],
+                            "variant": ["aug", "default", "aug"]})
+    adopted, missing = adoption(config, winners)
+    assert adopted == ["digits: train.sparsity_target = 0.01", "digits: model.beam_net.augment.shift_px = 2"]
+    assert missing == ["nmnist: model.beam_net.augment.shift_px = 2"]

@@ -152,6 +152,21 @@ def dataset_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     return apply_overrides(config, settings, f"dataset_settings.{dataset}")
 
 
+def tuning_view(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration the cross-validation record compares against: ``config`` with its
+    ``dataset_settings`` replaced by ``tuning.baseline`` (where that is set).
+
+    The record's ``default`` variant is this baseline, so adopting the record's winners into
+    ``dataset_settings`` (for the final runs) leaves every tuning job, and so the record, as it is.
+    """
+    baseline = (config.get("tuning") or {}).get("baseline")
+    if baseline is None:
+        return copy.deepcopy(dict(config))
+    view = copy.deepcopy(dict(config))
+    view["dataset_settings"] = copy.deepcopy(dict(baseline))
+    return view
+
+
 def _require(condition: bool, key: str, value: Any, expected: str, source: str) -> None:
     if not condition:
         raise ConfigError(f"config key '{key}' = {value!r}: expected {expected} ({source})")

@@ -427,6 +427,24 @@ RULE_SENTENCES = {   # beamnet.tuning's rules, in words
 }
 
 
+def adoption(config: Mapping[str, Any], winners: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """Which settings of ``tuning.baseline`` plus the record's winners ``dataset_settings`` holds
+    (``adopted``) and which it lacks or sets otherwise (``missing``), as ``dataset: key = value``."""
+    tuning = config["tuning"]
+    variants = tuning["grids"][tuning["grid"]]["variants"]
+    settings = config.get("dataset_settings") or {}
+    baseline = tuning.get("baseline")
+    adopted, missing = [], []
+    for dataset in winners["dataset"].unique().sort().to_list():
+        expected = dict((baseline if baseline is not None else settings).get(dataset) or {})
+        for row in winners.filter(pl.col("dataset") == dataset).iter_rows(named=True):
+            expected.update(variants.get(row["variant"], {}) if row["variant"] != "default" else {})
+        have = settings.get(dataset) or {}
+        for key, value in expected.items():
+            (adopted if key in have and have[key] == value else missing).append(f"{dataset}: {key} = {value}")
+    return adopted, missing
+
+
 def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> dict[str, str]:
     """The tuning protocol's settings and, per dataset and model, the variant its rule kept."""
     tuning = config["tuning"]
@@ -438,13 +456,18 @@ def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> di
         values["tuning_sentence_cap"] = "No tuning record is part of this build"
         return values
     changed = winners.filter(~pl.col("default_is_winner"))
-    values["tuning_sentence"] = (
-        "the rule keeps the configured model for every dataset and model (the configuration is the record's "
-        "fixed point)" if changed.is_empty() else
-        "the record prefers another variant than the configured one, not adopted in dataset_settings, so the "
-        "test numbers of this report are the configured model's: " + _join([
-            f"{row['variant']} for {MODEL_NAMES.get(row['model'], row['model'])} on "
-            f"{DATASET_NAMES.get(row['dataset'], row['dataset'])}" for row in changed.iter_rows(named=True)]))
+    adopted, missing = adoption(config, winners)
+    if changed.is_empty():
+        sentence = "the rule keeps the baseline configuration for every dataset and model"
+    else:
+        sentence = "the rule chose " + _join([
+            f"{row['variant'].replace('_', ' ')} for {MODEL_NAMES.get(row['model'], row['model'])} on "
+            f"{DATASET_NAMES.get(row['dataset'], row['dataset'])}" for row in changed.iter_rows(named=True)])
+    sentence += ("; the configuration of the final runs (dataset_settings) is the baseline with these winners"
+                 if not missing else
+                 "; NOT applied in dataset_settings, so the test numbers of this report are not the record's "
+                 "choice: " + _join(missing))
+    values["tuning_sentence"] = sentence
     values["tuning_sentence_cap"] = values["tuning_sentence"][:1].upper() + values["tuning_sentence"][1:]
     return values
 

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.settings.types import DeploymentMethod
 
-from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory, encodings_for
+from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory, encodings_for, tuning_view
 from beamnet.config import model_encoding as beamnet_model_encoding
 from beamnet.data.nmnist import nmnist_available
 
@@ -19,6 +19,10 @@ try:
 
     for _dataset in config.get("dataset_settings") or {}:
         dataset_config(config, _dataset)
+    # the configuration the tuning record compares against (tuning.baseline; beamnet.config.tuning_view)
+    TUNING_CONFIG = tuning_view(config)
+    for _dataset in TUNING_CONFIG.get("dataset_settings") or {}:
+        dataset_config(TUNING_CONFIG, _dataset)
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
@@ -274,7 +278,7 @@ from beamnet.tuning import tuning_jobs
 
 def _tuning_jobs():
     try:
-        return tuning_jobs(config, active_datasets(), config["models"])
+        return tuning_jobs(TUNING_CONFIG, active_datasets(), config["models"])
     except ConfigError as error:
         raise WorkflowError(f"invalid configuration: {error}") from None
 
@@ -294,7 +298,7 @@ def _variant_config(variant, dataset):
     from beamnet.tuning import variant_config
 
     try:
-        return variant_config(config, variant, dataset)
+        return variant_config(TUNING_CONFIG, variant, dataset)
     except ConfigError as error:
         raise WorkflowError(f"invalid configuration: {error}") from None
 
@@ -306,7 +310,7 @@ def tune_fold_config(wildcards):
     from beamnet.tuning import job_sections
 
     try:
-        sections = job_sections(config, wildcards.variant, wildcards.dataset, wildcards.model)
+        sections = job_sections(TUNING_CONFIG, wildcards.variant, wildcards.dataset, wildcards.model)
     except ConfigError as error:
         raise WorkflowError(f"invalid configuration: {error}") from None
     return json.dumps(sections, sort_keys=True)
