@@ -62,7 +62,7 @@ def test_all_builds_every_stage(tiny_workflow: Path) -> None:
     # the tuning record: every job of the tiny grid (digits, 3 folds, seed 0), test never an input
     folds = pl.read_parquet(tiny_workflow / "results/tuning/folds.parquet")
     assert set(folds["fold"]) == {0, 1, 2} and set(folds["dataset"]) == {"digits"}
-    assert {"default", "n_64"} <= set(folds.filter(pl.col("model") == "beam_net")["variant"])
+    assert {"default", "pool_2_augment_no_loop"} <= set(folds.filter(pl.col("model") == "beam_net")["variant"])
     markdown = (tiny_workflow / "results/tables/summary.md").read_text()
     per_seed = pl.read_parquet(tiny_workflow / "results/tables/metrics_per_seed.parquet")
     beam = per_seed.filter((pl.col("dataset") == "digits") & (pl.col("model") == "beam_net"))
