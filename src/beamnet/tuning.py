@@ -452,18 +452,17 @@ def pareto_front(points: pl.DataFrame, accuracy: str = "accuracy_mean", energy: 
 def model_comparison(folds: pl.DataFrame, winners: pl.DataFrame, reference: str = "beam_net") -> pl.DataFrame:
     """Each model's chosen variant against ``reference``'s chosen variant on the same folds and
     seeds, per dataset: the paired difference (other - reference) in accuracy, ECE and energy with
-    its 95 % Student-t interval (``{metric}_mean``, ``_low``, ``_high``)."""
-    chosen = folds.join(winners.select("dataset", "model", "variant"), on=KEYS, how="inner")
-    base = chosen.filter(pl.col("model") == reference).select(
-        "dataset", "fold", "seed", *[pl.col(name).alias(f"_ref_{name}") for name in PAIRED_METRICS])
-    paired = chosen.filter(pl.col("model") != reference).join(base, on=["dataset", "fold", "seed"], how="inner")
-    rows = []
-    for (dataset, model, variant), group in paired.group_by(KEYS, maintain_order=True):
-        row: dict[str, Any] = {"dataset": dataset, "model": model, "variant": variant, "n_paired": len(group)}
-        for name in PAIRED_METRICS:
-            difference = (group[name] - group[f"_ref_{name}"]).to_numpy()
-            mean = float(difference.mean())
-            half = _t_half_width(float(difference.std(ddof=1)) if len(difference) > 1 else None, len(difference))
-            row |= {f"{name}_mean": mean, f"{name}_low": mean - half, f"{name}_high": mean + half}
-        rows.append(row)
-    return pl.DataFrame(rows).sort(KEYS) if rows else pl.DataFrame(schema={key: pl.String for key in KEYS})
+    its 95 % Student-t interval (``{metric}_mean``, ``_low``, ``_high``; :func:`paired_differences`
+    with the models in place of the variants)."""
+    chosen = (folds.join(winners.select("dataset", "model", "variant"), on=KEYS, how="inner")
+              .rename({"variant": "chosen"}).with_columns(variant=pl.col("model")))
+    theirs = chosen.filter(pl.col("model") != reference)
+    ours = chosen.filter(pl.col("model") == reference).select("dataset", "fold", "seed")
+    result = (theirs.join(ours, on=["dataset", "fold", "seed"], how="inner")
+              .group_by("dataset", "model").agg(pl.col("chosen").first().alias("variant"), n_paired=pl.len()))
+    if result.is_empty():
+        return pl.DataFrame(schema={key: pl.String for key in KEYS})
+    for name in PAIRED_METRICS:
+        differences = paired_differences(chosen, name, reference, name, keys=("dataset",))
+        result = result.join(differences.rename({"variant": "model"}), on=["dataset", "model"], how="left")
+    return result.sort(KEYS)
