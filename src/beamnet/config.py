@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -210,6 +211,13 @@ def check_theory(config: Mapping[str, Any]) -> None:
              "Eq. 12: alpha_j = alpha_0 + eta * evidence_j needs a positive evidence gain")
 
 
+@functools.lru_cache(maxsize=4)
+def _read_schema(schema_path: Path) -> dict[str, Any]:
+    """The parsed schema, read once per process (key check, command-line coercion and validation
+    all walk it)."""
+    return yaml.safe_load(schema_path.read_text())
+
+
 def _resolve(node: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
     """``node`` with a local ``$ref`` (``#/definitions/...``) followed; ``allOf`` parts merged."""
     while "$ref" in node:
@@ -245,7 +253,7 @@ def _scalar_from_text(text: str, kinds: set[str]) -> Any:
 def coerce_command_line(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Convert strings that Snakemake's ``--config`` left in lists (``seeds=[0,1,2]`` arrives as
     ``['0', '1', '2']``) to the integers, numbers or booleans the schema asks for, in place."""
-    schema = yaml.safe_load(schema_path.read_text())
+    schema = _read_schema(schema_path)
 
     def walk(value: Any, node: Mapping[str, Any]) -> Any:
         node = _resolve(node, schema)
@@ -270,7 +278,7 @@ def coerce_command_line(config: dict[str, Any], schema_path: Path = SCHEMA_PATH)
 def unknown_keys(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> list[tuple[str, str]]:
     """Every dotted key of ``config`` that the schema does not define, with the nearest valid key
     at that level (``train.epochz`` -> ``train.epochs``), for a message that names both."""
-    schema = yaml.safe_load(schema_path.read_text())
+    schema = _read_schema(schema_path)
     found: list[tuple[str, str]] = []
 
     def walk(value: Any, node: Mapping[str, Any], prefix: str) -> None:
@@ -313,7 +321,7 @@ def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH,
     import jsonschema
 
     check_known_keys(config, schema_path)
-    schema = yaml.safe_load(schema_path.read_text())
+    schema = dict(_read_schema(schema_path))      # a copy: the cached schema is shared
     if sections_only:
         schema.pop("required", None)
     validator = jsonschema.Draft202012Validator(schema)

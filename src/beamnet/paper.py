@@ -430,10 +430,9 @@ RULE_SENTENCES = {   # beamnet.tuning's rules, in words
 def adoption(config: Mapping[str, Any], winners: pl.DataFrame) -> tuple[list[str], list[str]]:
     """Which settings of ``tuning.baseline`` plus the record's winners ``dataset_settings`` holds
     (``adopted``) and which it lacks or sets otherwise (``missing``), as ``dataset: key = value``."""
-    tuning = config["tuning"]
-    variants = tuning["grids"][tuning["grid"]]["variants"]
+    variants = grid_variants(config)
     settings = config.get("dataset_settings") or {}
-    baseline = tuning.get("baseline")
+    baseline = config["tuning"].get("baseline")
     adopted, missing = [], []
     for dataset in winners["dataset"].unique().sort().to_list():
         expected = dict((baseline if baseline is not None else settings).get(dataset) or {})

@@ -321,10 +321,11 @@ def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapp
     total_loss, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        inputs = model_inputs(model, train_data, index)
         if augmentation_enabled(augment):
             batch = augment_batch(select_samples(train_data, index), augment, run.generator, augment_key)
             inputs = model_inputs(model, batch, torch.arange(len(index)))
+        else:
+            inputs = model_inputs(model, train_data, index)
         result = run_batch(model, inputs, train_data.labels[index], train_settings, kl_weight)
         loss = float(result.loss.detach())
         if not math.isfinite(loss):
