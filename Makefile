@@ -15,7 +15,7 @@ PYTHON310 ?= $(shell workflow/scripts/find_python.sh 3.10 2>/dev/null)
 MAIN_STAMP := $(VENV)/.beamnet-installed
 LAVA_STAMP := $(LAVA_VENV)/.beamnet-installed
 
-.PHONY: all test setup setup-main setup-lava dry-run lint benchmark readme clean-results
+.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark readme clean-results
 
 all: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) all
@@ -46,8 +46,21 @@ $(LAVA_STAMP): requirements/lava.txt
 dry-run: setup-main
 	$(VENV)/bin/snakemake -n all
 
+# Lint and format checks (configuration in pyproject.toml and .pre-commit-config.yaml);
+# `make format` applies the fixes the formatters can make.
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 lint: setup-main
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check .
+	$(VENV)/bin/nbstripout --keep-id --verify $(NOTEBOOKS)
 	$(VENV)/bin/snakemake --lint
+
+format: setup-main
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/snakefmt .
+	$(VENV)/bin/nbstripout --keep-id $(NOTEBOOKS)
 
 benchmark: setup-main
 	$(VENV)/bin/python benchmarks/training_throughput.py
