@@ -25,8 +25,12 @@ def dry_run_seconds(seeds: int) -> tuple[float, int]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         handle.write(f"seeds: {list(range(seeds))}\ndatasets: [digits, digits_saccade, nmnist]\n")
     began = time.perf_counter()
-    done = subprocess.run([str(SNAKEMAKE), "-n", "all", "--nolock", "--quiet", "rules",
-                           "--configfile", "config.yaml", handle.name], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(SNAKEMAKE), "-n", "all", "--nolock", "--quiet", "rules", "--configfile", "config.yaml", handle.name],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     Path(handle.name).unlink()
     elapsed = time.perf_counter() - began
     if done.returncode != 0:
@@ -44,13 +48,15 @@ def main() -> None:
     for seeds in args.seeds:
         runs = [dry_run_seconds(seeds) for _ in range(args.repeats)]
         rows.append((seeds, min(r[0] for r in runs), runs[0][1]))
-    lines = ["| Seeds | Jobs to run (3 datasets x 3 models x seeds) | Dry-run DAG build (s, best of %d) |" % args.repeats,
-             "|---|---|---|"]
+    lines = [
+        f"| Seeds | Jobs to run (3 datasets x 3 models x seeds) | Dry-run DAG build (s, best of {args.repeats}) |",
+        "|---|---|---|",
+    ]
     lines += [f"| {seeds} | {jobs} | {seconds:.2f} |" for seeds, seconds, jobs in rows]
     print("\n".join(lines))
     out = REPO / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dag_scale.md").write_text("\n".join(lines) + "\n")   # the README's table (make readme)
+    (out / "dag_scale.md").write_text("\n".join(lines) + "\n")  # the README's table (make readme)
     (out / "dag_scale.csv").write_text("seeds,seconds,jobs\n" + "".join(f"{s},{t},{j}\n" for s, t, j in rows))
 
 

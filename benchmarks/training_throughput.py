@@ -53,7 +53,8 @@ for epoch in range(epochs):
     order = torch.randperm(len(train), generator=generator)
     for start in range(0, len(order), batch):
         index = order[start:start + batch]
-        result = run_batch(model, model_inputs(model, train, index), train.labels[index], settings, kl_weight_at(epoch, settings))
+        inputs = model_inputs(model, train, index)
+        result = run_batch(model, inputs, train.labels[index], settings, kl_weight_at(epoch, settings))
         optimiser.zero_grad(); result.loss.backward(); optimiser.step()
         seen += len(index)
 train_rate = seen / (time.perf_counter() - began)
@@ -82,21 +83,31 @@ def main() -> None:
     rows = []
     for dataset in args.datasets:
         for model in MODELS:
-            done = subprocess.run([sys.executable, "-c", WORKER, dataset, model, str(args.epochs)], cwd=REPO,
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", WORKER, dataset, model, str(args.epochs)],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     ann = {row["dataset"]: row["train_samples_per_s"] for row in rows if row["model"] == "ann_mlp"}
-    lines = ["| Dataset | Model | Inputs D | Parameters | Train samples/s | Inference samples/s | "
-             "Train time vs ANN-MLP | Peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Dataset | Model | Inputs D | Parameters | Train samples/s | Inference samples/s | "
+        "Train time vs ANN-MLP | Peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         row["train_cost_vs_ann"] = ann[row["dataset"]] / row["train_samples_per_s"]
-        lines.append(f"| {row['dataset']} | {row['model']} | {row['inputs']} | {row['parameters']:,} | "
-                     f"{row['train_samples_per_s']:,.0f} | {row['inference_samples_per_s']:,.0f} | "
-                     f"{row['train_cost_vs_ann']:.2f}x | {row['peak_rss_mib']:,.0f} |")
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {row['inputs']} | {row['parameters']:,} | "
+            f"{row['train_samples_per_s']:,.0f} | {row['inference_samples_per_s']:,.0f} | "
+            f"{row['train_cost_vs_ann']:.2f}x | {row['peak_rss_mib']:,.0f} |"
+        )
     print("\n".join(lines))
     out = REPO / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "training_throughput.md").write_text("\n".join(lines) + "\n")   # the README's table (make readme)
+    (out / "training_throughput.md").write_text("\n".join(lines) + "\n")  # the README's table (make readme)
     header = list(rows[0])
     with open(out / "training_throughput.csv", "w") as handle:
         handle.write(",".join(header) + "\n")

@@ -80,7 +80,7 @@ def digits_caches(tmp_path_factory: pytest.TempPathFactory, _default_config: dic
     for encoding in encodings_for("digits"):
         outputs = [root / encoding / f"{split}.npz" for split in ("train", "val", "test")]
         encode_dataset(_default_config, "digits", encoding, images, manifest, outputs)
-        for split, path in zip(("train", "val", "test"), outputs):
+        for split, path in zip(("train", "val", "test"), outputs, strict=True):
             caches[f"{encoding}/{split}"] = path
     return caches
 
@@ -90,7 +90,7 @@ def tiny_config(base: dict[str, Any], epochs: int = 3, mc_passes: int | None = N
     (at learning rate 1e-2, so that a handful of steps gives a model worth testing)."""
     config = copy.deepcopy(base)
     config["model"]["beam_net"]["n_patterns"] = 16
-    config["train"].update({"epochs": epochs, "batch_size": 128, "learning_rate": 1e-2})   # few large steps
+    config["train"].update({"epochs": epochs, "batch_size": 128, "learning_rate": 1e-2})  # few large steps
     if mc_passes is not None:
         config["evaluate"]["mc_passes"] = mc_passes
     return config

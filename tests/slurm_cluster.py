@@ -55,11 +55,22 @@ NODE_NAME = "localhost"
 CLUSTER_NAME = "beamnet-test"
 CTLD_PORT = 6817
 SLURMD_PORT = 6818
-REQUIRED_BINARIES = ("munged", "munge", "unmunge", "slurmctld", "slurmd",
-                     "sbatch", "squeue", "sinfo", "scontrol", "scancel", "srun")
+REQUIRED_BINARIES = (
+    "munged",
+    "munge",
+    "unmunge",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "sinfo",
+    "scontrol",
+    "scancel",
+    "srun",
+)
 SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
-COMMAND_TIMEOUT = 20          # seconds for any one client command (sinfo, scontrol, ...)
-INSTALL_TIMEOUT = 1200        # seconds for .ci/install-slurm.sh (apt-get update + install)
+COMMAND_TIMEOUT = 20  # seconds for any one client command (sinfo, scontrol, ...)
+INSTALL_TIMEOUT = 1200  # seconds for .ci/install-slurm.sh (apt-get update + install)
 
 
 class ClusterUnavailable(Exception):
@@ -71,6 +82,7 @@ class ClusterError(RuntimeError):
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
 
 def which(name: str) -> str | None:
     """A binary on PATH or in an sbin folder (root's PATH may lack /usr/sbin under sudo -E)."""
@@ -88,15 +100,18 @@ def missing_binaries() -> list[str]:
     return [name for name in REQUIRED_BINARIES if which(name) is None]
 
 
-def run(args: list[str], timeout: float = COMMAND_TIMEOUT, check: bool = False,
-        input: str | bytes | None = None, text: bool = True) -> subprocess.CompletedProcess:
+def run(
+    args: list[str],
+    timeout: float = COMMAND_TIMEOUT,
+    check: bool = False,
+    input: str | bytes | None = None,
+    text: bool = True,
+) -> subprocess.CompletedProcess:
     """Run a command with a timeout; never raises for a timeout, returns rc 124 instead."""
     try:
-        return subprocess.run(args, capture_output=True, timeout=timeout, check=check,
-                              input=input, text=text)
+        return subprocess.run(args, capture_output=True, timeout=timeout, check=check, input=input, text=text)
     except subprocess.TimeoutExpired as err:
-        return subprocess.CompletedProcess(args, 124, err.stdout or "",
-                                           f"timed out after {timeout} s")
+        return subprocess.CompletedProcess(args, 124, err.stdout or "", f"timed out after {timeout} s")
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -135,8 +150,7 @@ def node_hardware() -> dict[str, int]:
     slurmd = which("slurmd")
     if slurmd:
         out = run([slurmd, "-C"]).stdout
-        for key in ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore",
-                    "RealMemory"):
+        for key in ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory"):
             match = re.search(rf"\b{key}=(\d+)", out)
             if match:
                 hardware[key] = int(match.group(1))
@@ -150,6 +164,7 @@ def node_hardware() -> dict[str, int]:
 
 # --- availability and installation --------------------------------------------------------------
 
+
 def cluster_unavailable() -> str | None:
     """Why this machine cannot host the test cluster, or None when it can (perhaps after install)."""
     if not sys.platform.startswith("linux"):
@@ -161,13 +176,17 @@ def cluster_unavailable() -> str | None:
         if os.environ.get("BEAMNET_SLURM_INSTALL", "1") == "0":
             return f"SLURM is not installed (missing {', '.join(missing)}) and BEAMNET_SLURM_INSTALL=0"
         if shutil.which("apt-get") is None:
-            return (f"SLURM is not installed (missing {', '.join(missing)}) and apt-get is not "
-                    "available; install munge, slurmctld, slurmd and slurm-client")
+            return (
+                f"SLURM is not installed (missing {', '.join(missing)}) and apt-get is not "
+                "available; install munge, slurmctld, slurmd and slurm-client"
+            )
         if not INSTALL_SCRIPT.is_file():
             return f"SLURM is not installed and {INSTALL_SCRIPT} is missing"
     if SLURM_CONF.exists() and MARKER not in SLURM_CONF.read_text(errors="replace"):
-        return (f"{SLURM_CONF} exists and was not written by this test: this machine has its "
-                "own SLURM configuration, which the test will not overwrite")
+        return (
+            f"{SLURM_CONF} exists and was not written by this test: this machine has its "
+            "own SLURM configuration, which the test will not overwrite"
+        )
     return None
 
 
@@ -176,37 +195,37 @@ def ensure_installed() -> None:
     if not missing_binaries():
         return
     try:
-        proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
-                              timeout=INSTALL_TIMEOUT)
+        proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise ClusterUnavailable(f"{INSTALL_SCRIPT} took more than {INSTALL_TIMEOUT} s") from None
     if proc.returncode != 0 or missing_binaries():
         raise ClusterUnavailable(
             f"{INSTALL_SCRIPT} failed (exit {proc.returncode}); still missing "
-            f"{', '.join(missing_binaries()) or 'nothing'}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+            f"{', '.join(missing_binaries()) or 'nothing'}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
 
 
 # --- the cluster -------------------------------------------------------------------------------
 
+
 class SlurmCluster:
     """One-node SLURM on localhost. Use as `with SlurmCluster(partition="main") as cluster:`."""
 
-    def __init__(self, partition: str = "main", start_timeout: float = 90.0,
-                 stop_timeout: float = 20.0):
+    def __init__(self, partition: str = "main", start_timeout: float = 90.0, stop_timeout: float = 20.0):
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", partition):
             raise ValueError(f"unusable partition name {partition!r}")
         self.partition = partition
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.state_dir: Path | None = None
-        self.processes: dict[str, subprocess.Popen] = {}   # daemons this instance started
+        self.processes: dict[str, subprocess.Popen] = {}  # daemons this instance started
         self.wrote_conf = False
         self.hardware: dict[str, int] = {}
         self.timings: dict[str, float] = {}
         self._lock_fd: int | None = None
 
     # context manager
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         try:
             self.start()
         except BaseException:
@@ -237,12 +256,13 @@ class SlurmCluster:
         ensure_installed()
         self.timings["install_s"] = time.monotonic() - began
         began = time.monotonic()
-        stop_leftovers()   # safe: we hold the lock, so whoever recorded them has exited
+        stop_leftovers()  # safe: we hold the lock, so whoever recorded them has exited
         for port, daemon in ((CTLD_PORT, "slurmctld"), (SLURMD_PORT, "slurmd")):
             if port_in_use(port):
                 raise ClusterUnavailable(
                     f"port {port} ({daemon}) is already in use on 127.0.0.1: another SLURM runs "
-                    "here; the test will not start a second one")
+                    "here; the test will not start a second one"
+                )
         self.state_dir = Path(tempfile.mkdtemp(prefix="beamnet-slurm-"))
         os.chmod(self.state_dir, 0o755)
         for sub in ("ctld", "spool"):
@@ -272,7 +292,8 @@ class SlurmCluster:
                     os.close(fd)
                     raise ClusterUnavailable(
                         f"another SLURM test cluster (pid {holder}) held {LOCK_FILE} for more "
-                        f"than {timeout:.0f} s (BEAMNET_SLURM_LOCK_TIMEOUT)") from None
+                        f"than {timeout:.0f} s (BEAMNET_SLURM_LOCK_TIMEOUT)"
+                    ) from None
                 time.sleep(1.0)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -288,8 +309,8 @@ class SlurmCluster:
         out = open(self.state_dir / f"{name}.out", "wb")
         try:
             self.processes[name] = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, **kwargs)
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+            )
         finally:
             out.close()
         self._record()
@@ -300,13 +321,12 @@ class SlurmCluster:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise ClusterError(
-                        f"{name} exited with code {proc.returncode} while waiting for {what}\n"
-                        f"{self.diagnostics()}")
+                        f"{name} exited with code {proc.returncode} while waiting for {what}\n{self.diagnostics()}"
+                    )
             if ready():
                 return
             time.sleep(0.5)
-        raise ClusterError(f"timed out after {self.start_timeout:.0f} s waiting for {what}\n"
-                           f"{self.diagnostics()}")
+        raise ClusterError(f"timed out after {self.start_timeout:.0f} s waiting for {what}\n{self.diagnostics()}")
 
     def _munge_works(self) -> bool:
         cred = run([which("munge"), "-n"], timeout=5)
@@ -326,16 +346,19 @@ class SlurmCluster:
         shutil.chown(MUNGE_RUN_DIR, "munge", "munge")
         os.chmod(MUNGE_RUN_DIR, 0o755)
         # --force: start even if a stale socket from a killed munged is left in /run/munge.
-        self._spawn("munged", [which("munged"), "--foreground", "--force"],
-                    user="munge", group="munge", extra_groups=[])
+        self._spawn(
+            "munged", [which("munged"), "--foreground", "--force"], user="munge", group="munge", extra_groups=[]
+        )
         self._wait("munged to issue and decode a credential", self._munge_works)
 
     def _write_conf(self) -> None:
         hw = self.hardware
         topology = ""
         if all(k in hw for k in ("Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore")):
-            topology = (f" Boards={hw['Boards']} SocketsPerBoard={hw['SocketsPerBoard']}"
-                        f" CoresPerSocket={hw['CoresPerSocket']} ThreadsPerCore={hw['ThreadsPerCore']}")
+            topology = (
+                f" Boards={hw['Boards']} SocketsPerBoard={hw['SocketsPerBoard']}"
+                f" CoresPerSocket={hw['CoresPerSocket']} ThreadsPerCore={hw['ThreadsPerCore']}"
+            )
         state = self.state_dir
         conf = f"""{MARKER}
 # One node ({NODE_NAME}) with this machine's CPUs and memory; state and logs in {state}.
@@ -372,13 +395,13 @@ ReturnToService=2
 MinJobAge=300
 KillWait=5
 InactiveLimit=0
-NodeName={NODE_NAME} NodeAddr=127.0.0.1 CPUs={hw['CPUs']}{topology} RealMemory={hw['RealMemory']} State=UNKNOWN
+NodeName={NODE_NAME} NodeAddr=127.0.0.1 CPUs={hw["CPUs"]}{topology} RealMemory={hw["RealMemory"]} State=UNKNOWN
 PartitionName={self.partition} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE State=UP
 """
         SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
         SLURM_CONF.write_text(conf)
         os.chmod(SLURM_CONF, 0o644)
-        (state / "slurm.conf").write_text(conf)   # a copy that outlives the cluster, for debugging
+        (state / "slurm.conf").write_text(conf)  # a copy that outlives the cluster, for debugging
         self.wrote_conf = True
 
     def _ctld_up(self) -> bool:
@@ -410,14 +433,14 @@ PartitionName={self.partition} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE St
     def diagnostics(self) -> str:
         parts = []
         if self.state_dir:
-            for name in ("slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out", "munged.out",
-                         "slurm.conf"):
+            for name in ("slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out", "munged.out", "slurm.conf"):
                 path = self.state_dir / name
                 if path.exists():
                     parts.append(f"--- {path} (last lines)\n{tail(path)}")
         if which("scontrol") and self.processes.get("slurmctld") and self.processes["slurmctld"].poll() is None:
-            parts.append("--- scontrol show node\n"
-                         + run([which("scontrol"), "show", "node", NODE_NAME], timeout=5).stdout)
+            parts.append(
+                "--- scontrol show node\n" + run([which("scontrol"), "show", "node", NODE_NAME], timeout=5).stdout
+            )
         return "\n".join(parts)
 
     # stop ----------------------------------------------------------------------------------
@@ -425,16 +448,19 @@ PartitionName={self.partition} Nodes={NODE_NAME} Default=YES MaxTime=INFINITE St
         """Cancel this cluster's jobs, stop the daemons this instance started, remove slurm.conf
         and (unless keep_state or BEAMNET_SLURM_KEEP_STATE=1) the state folder."""
         if self._lock_fd is None:
-            return   # never got the lock: nothing here is ours
+            return  # never got the lock: nothing here is ours
         if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
-            jobs = [row[0] for row in self._safe_squeue() if row and row[2] in
-                    ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")]
+            jobs = [
+                row[0]
+                for row in self._safe_squeue()
+                if row and row[2] in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")
+            ]
             if jobs:
                 run([which("scancel"), *jobs])
                 deadline = time.monotonic() + self.stop_timeout
                 while time.monotonic() < deadline and any(
-                        row[0] in jobs and row[2] not in ("CANCELLED", "COMPLETED", "FAILED")
-                        for row in self._safe_squeue()):
+                    row[0] in jobs and row[2] not in ("CANCELLED", "COMPLETED", "FAILED") for row in self._safe_squeue()
+                ):
                     time.sleep(0.5)
         # slurmd before slurmctld, munged last: the order in which they depend on each other.
         for name in ("slurmd", "slurmctld", "munged"):
@@ -493,6 +519,7 @@ def stop_leftovers(timeout: float = 15.0) -> None:
 
 
 # --- pytest -------------------------------------------------------------------------------------
+
 
 def skip_or_fail(reason: str):
     """Skip, or fail where BEAMNET_REQUIRE_SLURM=1 (CI must not pass by skipping)."""

@@ -27,11 +27,19 @@ def _split(events_list: list[np.ndarray], sensor: tuple[int, int] = SENSOR) -> E
     active = np.stack([a for _, a in encoded]).reshape(len(encoded), -1)
     intensity = latency_to_intensity(times, active, T_REF, TAU)
     n = len(encoded)
-    return EncodedSplit(spike_times=torch.from_numpy(np.where(active, times, 0.0).astype(np.float32)),
-                        active=torch.from_numpy(active), intensity=torch.from_numpy(intensity), spikes=None,
-                        labels=torch.zeros(n, dtype=torch.int64), sample_ids=torch.arange(n),
-                        input_shape=(WINDOWS, 2, sensor[1], sensor[0]), encoding="latency", dataset="nmnist",
-                        t_ref_ms=T_REF, tau_ms=TAU)
+    return EncodedSplit(
+        spike_times=torch.from_numpy(np.where(active, times, 0.0).astype(np.float32)),
+        active=torch.from_numpy(active),
+        intensity=torch.from_numpy(intensity),
+        spikes=None,
+        labels=torch.zeros(n, dtype=torch.int64),
+        sample_ids=torch.arange(n),
+        input_shape=(WINDOWS, 2, sensor[1], sensor[0]),
+        encoding="latency",
+        dataset="nmnist",
+        t_ref_ms=T_REF,
+        tau_ms=TAU,
+    )
 
 
 def _random_events(seed: int, count: int = 600) -> np.ndarray:
@@ -62,7 +70,7 @@ def test_pooling_equals_tonic_downsample_before_the_first_event_code(recordings)
     assert torch.equal(pooled.active, reference.active)
     assert torch.equal(pooled.spike_times, reference.spike_times)
     torch.testing.assert_close(pooled.intensity, reference.intensity)
-    assert pooled.active.sum() < _split(recordings).active.sum()   # fewer inputs fire
+    assert pooled.active.sum() < _split(recordings).active.sum()  # fewer inputs fire
 
 
 @pytest.mark.parametrize("factor", [3, 0])
@@ -110,7 +118,7 @@ def test_drop_silences_the_asked_fraction_of_firing_inputs(recordings) -> None:
     out = augment_batch(batch, {"drop_fraction": fraction}, torch.Generator().manual_seed(2))
     firing = int(batch.active.sum())
     dropped = firing - int(out.active.sum())
-    assert not bool((out.active & ~batch.active).any())        # nothing silent starts firing
+    assert not bool((out.active & ~batch.active).any())  # nothing silent starts firing
     assert abs(dropped - firing * fraction) <= 4.5 * np.sqrt(firing * fraction * (1 - fraction))
     assert bool((out.spike_times[~out.active] == 0).all()) and bool((out.intensity[~out.active] == 0).all())
 
@@ -120,8 +128,9 @@ def test_augmentation_is_reproducible_from_the_generator(recordings) -> None:
     first = augment_batch(_split(recordings), settings, torch.Generator().manual_seed(9))
     second = augment_batch(_split(recordings), settings, torch.Generator().manual_seed(9))
     assert torch.equal(first.spike_times, second.spike_times) and torch.equal(first.active, second.active)
-    assert augmentation_enabled(settings) and not augmentation_enabled({"shift_px": 0, "time_jitter_ms": 0.0,
-                                                                        "drop_fraction": 0.0})
+    assert augmentation_enabled(settings) and not augmentation_enabled(
+        {"shift_px": 0, "time_jitter_ms": 0.0, "drop_fraction": 0.0}
+    )
 
 
 def test_rate_cache_shift_moves_every_time_step() -> None:
@@ -129,9 +138,18 @@ def test_rate_cache_shift_moves_every_time_step() -> None:
     spikes = torch.zeros(1, 4, WINDOWS * 2 * 6 * 6, dtype=torch.bool)
     grid = spikes.view(1, 4, WINDOWS, 2, 6, 6)
     grid[0, :, 1, 0, 2, 3] = True
-    batch = EncodedSplit(spike_times=None, active=None, intensity=spikes.float().mean(1), spikes=spikes,
-                         labels=torch.zeros(1, dtype=torch.int64), sample_ids=torch.arange(1),
-                         input_shape=(WINDOWS, 2, 6, 6), encoding="rate", dataset="nmnist", t_ref_ms=T_REF)
+    batch = EncodedSplit(
+        spike_times=None,
+        active=None,
+        intensity=spikes.float().mean(1),
+        spikes=spikes,
+        labels=torch.zeros(1, dtype=torch.int64),
+        sample_ids=torch.arange(1),
+        input_shape=(WINDOWS, 2, 6, 6),
+        encoding="rate",
+        dataset="nmnist",
+        t_ref_ms=T_REF,
+    )
     out = augment_batch(batch, {"shift_px": 1}, torch.Generator().manual_seed(0))
     offsets = torch.randint(-1, 2, (1, 2), generator=torch.Generator().manual_seed(0))
     moved = out.spikes.view(1, 4, WINDOWS, 2, 6, 6)

@@ -9,10 +9,19 @@ from typing import Any
 
 import pytest
 import yaml
-
-from beamnet.config import (ConfigError, check_theory, config_from_json, config_hash, deep_merge,
-                            get_key, load_config, theory_bound_iterations, validate_schema)
 from conftest import CONFIG_PATH
+
+from beamnet.config import (
+    ConfigError,
+    check_theory,
+    config_from_json,
+    config_hash,
+    deep_merge,
+    get_key,
+    load_config,
+    theory_bound_iterations,
+    validate_schema,
+)
 
 
 def _set(config: dict[str, Any], dotted_key: str, value: Any) -> None:
@@ -28,8 +37,7 @@ def test_default_config_satisfies_schema_and_theory(default_config: dict[str, An
     validate_schema(default_config)
     check_theory(default_config)
     assert default_config["model"]["beam_net"]["w_inh"] > 2
-    assert (default_config["model"]["beam_net"]["loop"]["max_iterations"]
-            >= theory_bound_iterations(default_config))
+    assert default_config["model"]["beam_net"]["loop"]["max_iterations"] >= theory_bound_iterations(default_config)
 
 
 # (dotted key, bad value, citation that must appear in the message)
@@ -38,22 +46,22 @@ VIOLATIONS = [
     ("model.beam_net.w_inh", 1.5, "Proposition 3.3"),
     ("model.beam_net.delta", 0.0, "Eq. 9"),
     ("model.beam_net.delta", -0.5, "Eq. 9"),
-    ("model.beam_net.loop.max_iterations", 5, "Theorem 3.6"),   # bound = ceil(3*10/5) = 6
+    ("model.beam_net.loop.max_iterations", 5, "Theorem 3.6"),  # bound = ceil(3*10/5) = 6
     ("model.beam_net.alpha_0", 0.0, "Eq. 12"),
     ("model.beam_net.alpha_0", -1.0, "Eq. 12"),
     ("model.beam_net.eta", 0.0, "Eq. 12"),
     ("model.beam_net.eta", -2.0, "Eq. 12"),
-    ("encoding.tau_ms", 25.0, "Eq. 7"),                        # T_ref = 20
+    ("encoding.tau_ms", 25.0, "Eq. 7"),  # T_ref = 20
     ("train.sparsity_target", 0.0, "Lennie"),
     ("train.sparsity_target", 1.0, "Lennie"),
     ("train.sparsity_target", 1.5, "Lennie"),
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "citation"), VIOLATIONS,
-                         ids=[f"{k}={v}" for k, v, _ in VIOLATIONS])
-def test_check_theory_rejects_violation_with_citation(default_config: dict[str, Any], key: str,
-                                                      value: Any, citation: str) -> None:
+@pytest.mark.parametrize(("key", "value", "citation"), VIOLATIONS, ids=[f"{k}={v}" for k, v, _ in VIOLATIONS])
+def test_check_theory_rejects_violation_with_citation(
+    default_config: dict[str, Any], key: str, value: Any, citation: str
+) -> None:
     """Each theory constraint (Prop. 3.3, Eqs. 7/9/12, Thm. 3.6, sparsity in (0,1)) rejects a bad
     value with a ConfigError naming the key, the value and the result it breaks."""
     _set(default_config, key, value)
@@ -77,7 +85,7 @@ def test_theorem_3_6_bound_follows_time_constants(default_config: dict[str, Any]
     with pytest.raises(ConfigError, match=r"Theorem 3\.6.*") as info:
         check_theory(default_config)
     assert f"= {bound}" in str(info.value)
-    beam["loop"]["enabled"] = False          # the ablation without the loop has no bound to meet
+    beam["loop"]["enabled"] = False  # the ablation without the loop has no bound to meet
     check_theory(default_config)
 
 
@@ -103,13 +111,16 @@ def test_load_config_applies_theory_to_overrides() -> None:
     assert merged["model"]["beam_net"]["delta"] == 0.5  # siblings survive the nested merge
 
 
-@pytest.mark.parametrize(("overrides", "key"), [
-    ({"seeds": "x"}, "seeds"),
-    ({"seeds": [0, "one"]}, "seeds.1"),
-    ({"encoding": {"rate": {"steps": "ten"}}}, "encoding.rate.steps"),
-    ({"datasets": ["mnist"]}, "datasets.0"),
-    ({"data": {"nmnist": {"download": "yes"}}}, "data.nmnist.download"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"seeds": "x"}, "seeds"),
+        ({"seeds": [0, "one"]}, "seeds.1"),
+        ({"encoding": {"rate": {"steps": "ten"}}}, "encoding.rate.steps"),
+        ({"datasets": ["mnist"]}, "datasets.0"),
+        ({"data": {"nmnist": {"download": "yes"}}}, "data.nmnist.download"),
+    ],
+)
 def test_schema_wrong_type_names_key(overrides: dict[str, Any], key: str) -> None:
     """Schema layer: a value of the wrong type raises ConfigError naming its dotted key."""
     with pytest.raises(ConfigError) as info:
@@ -162,6 +173,7 @@ def test_config_from_json_validates_sections(default_config: dict[str, Any]) -> 
 
 def test_config_hash_is_key_order_independent(default_config: dict[str, Any]) -> None:
     """config_hash hashes canonical JSON: reordering keys (at any depth) keeps it, a value change does not."""
+
     def reverse(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: reverse(node[k]) for k in reversed(list(node))}
@@ -198,7 +210,7 @@ def test_command_line_strings_become_the_schema_types(default_config) -> None:
     coerced = coerce_command_line(config)
     assert coerced["seeds"] == [0, 1, 4] and coerced["tuning"]["folds"] == 3
     assert coerced["tuning"]["enabled"] is False
-    assert coerced["data"]["nmnist"]["root"] == "42"          # a string field stays a string
+    assert coerced["data"]["nmnist"]["root"] == "42"  # a string field stays a string
 
 
 def test_unknown_keys_name_the_nearest_valid_key(default_config) -> None:
@@ -208,7 +220,9 @@ def test_unknown_keys_name_the_nearest_valid_key(default_config) -> None:
     assert unknown_keys(config) == []
     config["train"]["epochz"] = 5
     config["model"]["beam_net"]["loop"]["tolerence"] = 1e-3
-    assert sorted(unknown_keys(config)) == [("model.beam_net.loop.tolerence", "model.beam_net.loop.tolerance"),
-                                            ("train.epochz", "train.epochs")]
+    assert sorted(unknown_keys(config)) == [
+        ("model.beam_net.loop.tolerence", "model.beam_net.loop.tolerance"),
+        ("train.epochz", "train.epochs"),
+    ]
     with pytest.raises(ConfigError, match=r"not a known key \(nearest valid key"):
         check_known_keys(config)

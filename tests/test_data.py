@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import first_recording, nmnist_event_bytes
 
 from beamnet.data.events import EVENT_DTYPE, EventArchive, pack_events
-from beamnet.data.nmnist import (NMNISTDataError, NMNISTFolder, nmnist_available, read_recording,
-                                 resolve_root)
+from beamnet.data.nmnist import NMNISTDataError, NMNISTFolder, nmnist_available, read_recording, resolve_root
 from beamnet.data.saccade import simulate_saccade_events
 from beamnet.data.splits import stratified_split
 from beamnet.io import atomic_paths, save_many_npz_atomic, write_npz
-from conftest import first_recording, nmnist_event_bytes
 
 # --- stratified_split ---------------------------------------------------------------------------
 
@@ -70,8 +69,9 @@ def test_split_rejects_fractions_leaving_no_train() -> None:
 
 @pytest.fixture(scope="module")
 def saccade_settings() -> dict[str, Any]:
-    from beamnet.config import load_config
     from conftest import CONFIG_PATH
+
+    from beamnet.config import load_config
 
     return dict(load_config(CONFIG_PATH)["data"]["digits_saccade"])
 
@@ -113,8 +113,7 @@ def test_saccade_non_square_sensor(few_digits: np.ndarray, saccade_settings: dic
     assert xs.max() >= 20  # image is centred at column ~(28 - 16 - 2) // 2 = 5, spans to ~23
 
 
-def test_saccade_blank_image_in_batch_is_silent(few_digits: np.ndarray,
-                                                saccade_settings: dict[str, Any]) -> None:
+def test_saccade_blank_image_in_batch_is_silent(few_digits: np.ndarray, saccade_settings: dict[str, Any]) -> None:
     """A blank image has no log-intensity change, so it emits (almost) no events."""
     batch = np.concatenate([few_digits[:2], np.zeros((1, 8, 8), np.float32)])
     streams, _ = simulate_saccade_events(batch, saccade_settings, seed=0)
@@ -137,8 +136,7 @@ def test_saccade_reproducible_bytes(few_digits: np.ndarray, saccade_settings: di
     assert [s.tobytes() for s in a] != [s.tobytes() for s in c]
 
 
-def test_saccade_sensor_too_small_names_key(few_digits: np.ndarray,
-                                            saccade_settings: dict[str, Any]) -> None:
+def test_saccade_sensor_too_small_names_key(few_digits: np.ndarray, saccade_settings: dict[str, Any]) -> None:
     """A sensor too small for the up-scaled image plus the saccade path is refused, naming the key."""
     settings = dict(saccade_settings, sensor_size=[16, 16])
     with pytest.raises(ValueError, match=r"data\.digits_saccade\.sensor_size"):
@@ -148,14 +146,12 @@ def test_saccade_sensor_too_small_names_key(few_digits: np.ndarray,
 # --- event archives ---------------------------------------------------------------------------
 
 
-def test_event_archive_roundtrip(tmp_path: Path, few_digits: np.ndarray,
-                                 saccade_settings: dict[str, Any]) -> None:
+def test_event_archive_roundtrip(tmp_path: Path, few_digits: np.ndarray, saccade_settings: dict[str, Any]) -> None:
     """pack_events + write_npz + EventArchive returns every stream unchanged, with its label."""
     streams, sensor = simulate_saccade_events(few_digits, saccade_settings, seed=0)
     streams.insert(2, np.zeros(0, EVENT_DTYPE))  # an empty stream keeps its slot
     labels = np.arange(len(streams), dtype=np.int64)
-    write_npz(tmp_path / "events.npz", pack_events(streams) | {
-        "labels": labels, "sensor_size": np.array(sensor)})
+    write_npz(tmp_path / "events.npz", pack_events(streams) | {"labels": labels, "sensor_size": np.array(sensor)})
     archive = EventArchive(tmp_path / "events.npz")
     assert len(archive) == len(streams) and archive.sensor_size == sensor
     for i, stream in enumerate(streams):
@@ -198,7 +194,7 @@ def test_nmnist_folder_counts_and_classes(nmnist_root: Path) -> None:
         counts = np.bincount(dataset.targets, minlength=10)
         assert len(counts) == 10 and np.all(counts >= 1)
         # targets follow the digit folder of each file
-        assert all(int(path.parent.name) == t for path, t in zip(dataset.files, dataset.targets))
+        assert all(int(path.parent.name) == t for path, t in zip(dataset.files, dataset.targets, strict=True))
     for dataset in (train, test):
         for i in range(0, len(dataset), 25):
             events, target = dataset[i]
@@ -308,8 +304,9 @@ def test_missing_root_without_download(tmp_path: Path) -> None:
         resolve_root(None, False, tmp_path / "dl")
 
 
-def test_prepare_nmnist_missing_root_via_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             default_config: dict[str, Any]) -> None:
+def test_prepare_nmnist_missing_root_via_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], default_config: dict[str, Any]
+) -> None:
     """The prepare step fails with exit code 2, a one-line error naming the root, and no outputs."""
     import json
 
@@ -317,9 +314,19 @@ def test_prepare_nmnist_missing_root_via_cli(tmp_path: Path, capsys: pytest.Capt
 
     default_config["data"]["nmnist"]["root"] = str(tmp_path / "absent")
     outputs = (tmp_path / "manifest.csv", tmp_path / "events.npz")
-    code = main(["prepare", "--dataset", "nmnist", "--config-json",
-                 json.dumps({"data": default_config["data"]}),
-                 "--manifest", str(outputs[0]), "--output", str(outputs[1])])
+    code = main(
+        [
+            "prepare",
+            "--dataset",
+            "nmnist",
+            "--config-json",
+            json.dumps({"data": default_config["data"]}),
+            "--manifest",
+            str(outputs[0]),
+            "--output",
+            str(outputs[1]),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "absent") in err and "Traceback" not in err
@@ -358,7 +365,7 @@ def test_atomic_paths_success_renames_all(tmp_path: Path) -> None:
     """On success every final path holds its content and no temporary file remains."""
     finals = [tmp_path / "x.txt", tmp_path / "y.txt"]
     with atomic_paths(*finals) as temps:
-        for temp, text in zip(temps, ("x", "y")):
+        for temp, text in zip(temps, ("x", "y"), strict=True):
             temp.write_text(text)
     assert [p.read_text() for p in finals] == ["x", "y"]
     assert sorted(os.listdir(tmp_path)) == ["x.txt", "y.txt"]
@@ -396,8 +403,11 @@ def test_save_many_rename_failure_writes_none(tmp_path: Path, monkeypatch: pytes
 def test_write_npz_fixed_timestamps_and_loadable(tmp_path: Path) -> None:
     """write_npz: np.load reads it back (no pickles), members carry the fixed 1980 timestamp,
     and writing the same arrays twice gives the same bytes."""
-    arrays = {"b": np.arange(10, dtype=np.int64), "a": np.linspace(0, 1, 7, dtype=np.float32),
-              "name": np.array("digits")}
+    arrays = {
+        "b": np.arange(10, dtype=np.int64),
+        "a": np.linspace(0, 1, 7, dtype=np.float32),
+        "name": np.array("digits"),
+    }
     write_npz(tmp_path / "one.npz", arrays)
     write_npz(tmp_path / "two.npz", dict(reversed(arrays.items())))
     assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()

@@ -13,15 +13,23 @@ import pytest
 
 from beamnet.config import SPLITS, config_hash
 from beamnet.data.events import EVENT_DTYPE
-from beamnet.encoding import (encode_dataset, encodings_for, event_count_intensity,
-                              event_first_latency, latency_code, latency_to_intensity,
-                              poisson_spikes, population_responses)
+from beamnet.encoding import (
+    encode_dataset,
+    encodings_for,
+    event_count_intensity,
+    event_first_latency,
+    latency_code,
+    latency_to_intensity,
+    poisson_spikes,
+    population_responses,
+)
 from beamnet.io import write_npz
 
 T_REF, TAU, FLOOR = 20.0, 20.0, 0.05
 
 
 # --- Eq. 7 latency coding --------------------------------------------------------------------
+
 
 def test_latency_brighter_spikes_strictly_earlier() -> None:
     """Eq. 7: t(xi) is strictly decreasing in xi over the active range."""
@@ -76,6 +84,7 @@ def test_latency_to_intensity_inverts_eq7() -> None:
 
 # --- population coding (W-TCRL §2.2) ----------------------------------------------------------
 
+
 def test_population_shape() -> None:
     """Population responses have shape (..., l) and lie in (0, 1]."""
     xi = np.random.default_rng(3).uniform(size=(4, 8, 8)).astype(np.float32)
@@ -107,11 +116,12 @@ def test_population_peak_at_nearest_centre_and_monotone(n_neurons: int) -> None:
     resp = population_responses(xi, n_neurons, sigma)
     nearest = np.argmin(np.abs(xi[:, None] - centres[None, :]), axis=1)
     assert np.all(np.argmax(resp, axis=1) == nearest)
-    for row, peak in zip(resp, nearest):
+    for row, peak in zip(resp, nearest, strict=True):
         assert np.all(np.diff(row[: peak + 1]) >= 0) and np.all(np.diff(row[peak:]) <= 0)
 
 
 # --- events: first-event latency per window x polarity x pixel ---------------------------------
+
 
 def _events(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
     """(x, y, t_us, p) rows -> structured event array."""
@@ -126,16 +136,18 @@ def test_event_first_latency_hand_made() -> None:
     [0, T_ref]; pixels without events are silent; events at/after the duration are ignored."""
     sensor = (4, 3)  # width 4, height 3: non-square catches x/y swaps
     duration_us, windows = 300.0, 3  # windows of 100 us
-    events = _events([
-        (1, 2, 80, 1),    # window 0, later event of the same pixel listed first
-        (1, 2, 50, 1),    # window 0: first -> 50/100 * 20 = 10 ms
-        (1, 2, 60, 0),    # same pixel, other polarity -> 12 ms
-        (3, 0, 120, 0),   # window 1 -> 20/100 * 20 = 4 ms
-        (3, 0, 199, 0),   # window 1, later -> ignored
-        (0, 1, 250, 1),   # window 2 -> 10 ms
-        (2, 2, 300, 1),   # == duration -> ignored
-        (2, 1, 950, 0),   # after the duration -> ignored
-    ])
+    events = _events(
+        [
+            (1, 2, 80, 1),  # window 0, later event of the same pixel listed first
+            (1, 2, 50, 1),  # window 0: first -> 50/100 * 20 = 10 ms
+            (1, 2, 60, 0),  # same pixel, other polarity -> 12 ms
+            (3, 0, 120, 0),  # window 1 -> 20/100 * 20 = 4 ms
+            (3, 0, 199, 0),  # window 1, later -> ignored
+            (0, 1, 250, 1),  # window 2 -> 10 ms
+            (2, 2, 300, 1),  # == duration -> ignored
+            (2, 1, 950, 0),  # after the duration -> ignored
+        ]
+    )
     times, active = event_first_latency(events, sensor, windows, duration_us, T_REF)
     assert times.shape == active.shape == (3, 2, 3, 4)  # (windows, polarity, height, width)
     expected = np.full((3, 2, 3, 4), np.inf, dtype=np.float32)
@@ -157,8 +169,9 @@ def test_event_first_latency_no_events_is_silent() -> None:
 
 def test_event_count_intensity_max_is_one() -> None:
     """Counts per window x polarity x pixel are normalised by the sample's largest count."""
-    events = _events([(1, 1, 10, 1)] * 4 + [(2, 0, 20, 0)] * 2 + [(0, 0, 150, 1)]
-                     + [(3, 2, 400, 1)] * 9)  # the last 9 are after the duration
+    events = _events(
+        [(1, 1, 10, 1)] * 4 + [(2, 0, 20, 0)] * 2 + [(0, 0, 150, 1)] + [(3, 2, 400, 1)] * 9
+    )  # the last 9 are after the duration
     counts = event_count_intensity(events, (4, 3), 3, 300.0)
     assert counts.shape == (3, 2, 3, 4)
     assert counts.max() == 1.0
@@ -170,6 +183,7 @@ def test_event_count_intensity_max_is_one() -> None:
 
 
 # --- Poisson rate coding ---------------------------------------------------------------------
+
 
 def test_poisson_rate_approaches_probability() -> None:
     """Empirical spike rate per input matches its probability (tolerance 0.03 = ~6 sigma at
@@ -203,8 +217,10 @@ def test_encodings_for_datasets() -> None:
 
 # --- encoded caches ---------------------------------------------------------------------------
 
-def _tiny_event_dataset(tmp_path: Path, config: dict[str, Any],
-                        digit_images: tuple[np.ndarray, np.ndarray]) -> tuple[Path, Path]:
+
+def _tiny_event_dataset(
+    tmp_path: Path, config: dict[str, Any], digit_images: tuple[np.ndarray, np.ndarray]
+) -> tuple[Path, Path]:
     """A 60-sample digits_saccade archive + manifest built through the real prepare steps."""
     from beamnet.data.prepare import prepare_digits, prepare_digits_saccade, read_manifest
 
@@ -213,37 +229,40 @@ def _tiny_event_dataset(tmp_path: Path, config: dict[str, Any],
         subset = {k: data[k][:60] for k in ("images", "labels", "sample_ids")}
     write_npz(tmp_path / "images_small.npz", subset)
     read_manifest(tmp_path / "digits.csv").head(60).write_csv(tmp_path / "digits_small.csv")
-    prepare_digits_saccade(config, tmp_path / "digits_small.csv", tmp_path / "images_small.npz",
-                           tmp_path / "saccade.csv", tmp_path / "events.npz")
+    prepare_digits_saccade(
+        config,
+        tmp_path / "digits_small.csv",
+        tmp_path / "images_small.npz",
+        tmp_path / "saccade.csv",
+        tmp_path / "events.npz",
+    )
     return tmp_path / "events.npz", tmp_path / "saccade.csv"
 
 
-def _encode(config: dict[str, Any], dataset: str, encoding: str, source: Path, manifest: Path,
-            out_dir: Path) -> list[Path]:
+def _encode(
+    config: dict[str, Any], dataset: str, encoding: str, source: Path, manifest: Path, out_dir: Path
+) -> list[Path]:
     outputs = [out_dir / f"{split}.npz" for split in SPLITS]
     encode_dataset(config, dataset, encoding, source, manifest, outputs)
     return outputs
 
 
 @pytest.mark.parametrize("encoding", ["latency", "population", "rate"])
-def test_digits_cache_byte_identical_twice(tmp_path: Path, default_config: dict[str, Any],
-                                           encoding: str) -> None:
+def test_digits_cache_byte_identical_twice(tmp_path: Path, default_config: dict[str, Any], encoding: str) -> None:
     """Reproducibility: encoding the same archive twice gives byte-identical caches (fixed zip
     timestamps, seeded Poisson draws), and the caches hold what they claim."""
     from beamnet.data.prepare import prepare_digits, read_manifest
 
     config = {"data": default_config["data"], "encoding": default_config["encoding"]}
     prepare_digits(config, tmp_path / "manifest.csv", tmp_path / "images.npz")
-    first = _encode(config, "digits", encoding, tmp_path / "images.npz", tmp_path / "manifest.csv",
-                    tmp_path / "a")
-    second = _encode(config, "digits", encoding, tmp_path / "images.npz", tmp_path / "manifest.csv",
-                     tmp_path / "b")
-    for a, b in zip(first, second):
+    first = _encode(config, "digits", encoding, tmp_path / "images.npz", tmp_path / "manifest.csv", tmp_path / "a")
+    second = _encode(config, "digits", encoding, tmp_path / "images.npz", tmp_path / "manifest.csv", tmp_path / "b")
+    for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two encodings"
     manifest = read_manifest(tmp_path / "manifest.csv")
     expected_shape = {"latency": [8, 8], "population": [8, 8, 5], "rate": [8, 8]}[encoding]
     seen = []
-    for split, path in zip(SPLITS, first):
+    for split, path in zip(SPLITS, first, strict=True):
         with np.load(path) as cache:
             assert cache["input_shape"].tolist() == expected_shape
             n = len(cache["labels"])
@@ -266,19 +285,22 @@ def test_digits_cache_byte_identical_twice(tmp_path: Path, default_config: dict[
     assert sorted(seen) == list(range(1797))
 
 
-def test_digits_latency_cache_decodes_to_images(tmp_path: Path, default_config: dict[str, Any],
-                                                digit_images: tuple[np.ndarray, np.ndarray]) -> None:
+def test_digits_latency_cache_decodes_to_images(
+    tmp_path: Path, default_config: dict[str, Any], digit_images: tuple[np.ndarray, np.ndarray]
+) -> None:
     """The latency cache is Eq. 7 applied to the digit images: decoding it gives them back."""
     from beamnet.data.prepare import prepare_digits
 
     config = {"data": default_config["data"], "encoding": default_config["encoding"]}
     prepare_digits(config, tmp_path / "manifest.csv", tmp_path / "images.npz")
-    outputs = _encode(config, "digits", "latency", tmp_path / "images.npz",
-                      tmp_path / "manifest.csv", tmp_path / "cache")
+    outputs = _encode(
+        config, "digits", "latency", tmp_path / "images.npz", tmp_path / "manifest.csv", tmp_path / "cache"
+    )
     images = digit_images[0].reshape(len(digit_images[0]), -1)
     with np.load(outputs[2]) as cache:
-        xi = latency_to_intensity(cache["spike_times"], cache["active"], float(cache["t_ref_ms"]),
-                                  float(cache["tau_ms"]))
+        xi = latency_to_intensity(
+            cache["spike_times"], cache["active"], float(cache["t_ref_ms"]), float(cache["tau_ms"])
+        )
         source = images[cache["sample_ids"]]
     floor = default_config["encoding"]["silence_floor"]
     expected = np.where(source >= floor, source, 0.0)
@@ -286,16 +308,16 @@ def test_digits_latency_cache_decodes_to_images(tmp_path: Path, default_config: 
 
 
 @pytest.mark.parametrize("encoding", ["latency", "rate"])
-def test_event_cache_byte_identical_twice(tmp_path: Path, default_config: dict[str, Any],
-                                          digit_images: tuple[np.ndarray, np.ndarray],
-                                          encoding: str) -> None:
+def test_event_cache_byte_identical_twice(
+    tmp_path: Path, default_config: dict[str, Any], digit_images: tuple[np.ndarray, np.ndarray], encoding: str
+) -> None:
     """Reproducibility for event data: same event archive -> byte-identical caches, with the
     (windows, polarity, height, width) input shape of the simulated sensor."""
     config = {"data": default_config["data"], "encoding": default_config["encoding"]}
     source, manifest = _tiny_event_dataset(tmp_path, config, digit_images)
     first = _encode(config, "digits_saccade", encoding, source, manifest, tmp_path / "a")
     second = _encode(config, "digits_saccade", encoding, source, manifest, tmp_path / "b")
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two encodings"
     width, height = default_config["data"]["digits_saccade"]["sensor_size"]
     windows = default_config["encoding"]["events"]["time_windows"]
@@ -305,8 +327,7 @@ def test_event_cache_byte_identical_twice(tmp_path: Path, default_config: dict[s
         if encoding == "rate":
             n_inputs = windows * 2 * height * width
             assert int(cache["n_inputs"]) == n_inputs
-            assert cache["spikes"].shape == (n, default_config["encoding"]["rate"]["steps"],
-                                             -(-n_inputs // 8))
+            assert cache["spikes"].shape == (n, default_config["encoding"]["rate"]["steps"], -(-n_inputs // 8))
             assert np.unpackbits(cache["spikes"], axis=-1, count=n_inputs).any()
         else:
             assert cache["active"].any(axis=1).all()  # every digit fires somewhere
@@ -317,24 +338,39 @@ def test_encode_unknown_encoding_for_dataset(tmp_path: Path, default_config: dic
     and nothing is written."""
     outputs = [tmp_path / f"{s}.npz" for s in SPLITS]
     with pytest.raises(ValueError) as info:
-        encode_dataset(default_config, "nmnist", "population", tmp_path / "events.npz",
-                       tmp_path / "manifest.csv", outputs)
+        encode_dataset(
+            default_config, "nmnist", "population", tmp_path / "events.npz", tmp_path / "manifest.csv", outputs
+        )
     assert "'population'" in str(info.value) and "'nmnist'" in str(info.value)
     assert not any(p.exists() for p in outputs)
     with pytest.raises(ValueError, match="'phase'"):
-        encode_dataset(default_config, "digits", "phase", tmp_path / "images.npz",
-                       tmp_path / "manifest.csv", outputs)
+        encode_dataset(default_config, "digits", "phase", tmp_path / "images.npz", tmp_path / "manifest.csv", outputs)
 
 
-def test_cli_encode_unknown_encoding_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             default_config: dict[str, Any]) -> None:
+def test_cli_encode_unknown_encoding_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], default_config: dict[str, Any]
+) -> None:
     """The CLI turns that error into exit code 2 and a one-line message naming the encoding."""
     from beamnet.cli import main
 
     config = json.dumps({"data": default_config["data"], "encoding": default_config["encoding"]})
-    code = main(["encode", "--dataset", "nmnist", "--encoding", "population", "--config-json",
-                 config, "--source", str(tmp_path / "e.npz"), "--manifest", str(tmp_path / "m.csv"),
-                 "--outputs", *(str(tmp_path / f"{s}.npz") for s in SPLITS)])
+    code = main(
+        [
+            "encode",
+            "--dataset",
+            "nmnist",
+            "--encoding",
+            "population",
+            "--config-json",
+            config,
+            "--source",
+            str(tmp_path / "e.npz"),
+            "--manifest",
+            str(tmp_path / "m.csv"),
+            "--outputs",
+            *(str(tmp_path / f"{s}.npz") for s in SPLITS),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "population" in err and "nmnist" in err and "Traceback" not in err
@@ -349,7 +385,6 @@ def test_encode_manifest_archive_mismatch(tmp_path: Path, default_config: dict[s
     read_manifest(tmp_path / "manifest.csv").head(100).write_csv(tmp_path / "short.csv")
     outputs = [tmp_path / f"{s}.npz" for s in SPLITS]
     with pytest.raises(ValueError) as info:
-        encode_dataset(config, "digits", "latency", tmp_path / "images.npz", tmp_path / "short.csv",
-                       outputs)
+        encode_dataset(config, "digits", "latency", tmp_path / "images.npz", tmp_path / "short.csv", outputs)
     assert "short.csv" in str(info.value) and "images.npz" in str(info.value)
     assert not any(p.exists() for p in outputs)

@@ -10,17 +10,17 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import REPO_ROOT, tiny_config
 from scipy import special, stats
 
 from beamnet.catalog import build_catalog, migrations
-from beamnet.energy import PLATFORMS, inference_energy_nj
 from beamnet.config import model_encoding
+from beamnet.energy import PLATFORMS, inference_energy_nj
 from beamnet.evaluate import evaluate_checkpoint
 from beamnet.metrics import brier_score, expected_calibration_error, negative_log_likelihood
 from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.summarise import headline_markdown, metrics_per_seed, summarise
 from beamnet.train import train_model
-from conftest import REPO_ROOT, tiny_config
 
 
 def _random_predictions(seed: int, n: int = 600, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +52,9 @@ def test_uncertainty_decomposition_against_scipy() -> None:
     alpha = np.array([[3.0, 1.0, 0.5, 2.0], [10.0, 10.0, 10.0, 10.0], [0.2, 0.3, 40.0, 1.0]])
     ours = dirichlet_uncertainty(torch.tensor(alpha))
     precision = alpha.sum(1, keepdims=True)
-    expected_entropy = (special.digamma(precision + 1) - (alpha / precision * special.digamma(alpha + 1)).sum(1, keepdims=True))[:, 0]
+    expected_entropy = (
+        special.digamma(precision + 1) - (alpha / precision * special.digamma(alpha + 1)).sum(1, keepdims=True)
+    )[:, 0]
     np.testing.assert_allclose(ours.aleatoric.numpy(), expected_entropy, rtol=1e-10)
     mean = alpha / precision
     np.testing.assert_allclose(ours.total.numpy(), stats.entropy(mean, axis=1), rtol=1e-10)
@@ -62,12 +64,22 @@ def test_ece_computed_in_polars_matches_torch() -> None:
     """The summarise stage's Polars ECE equals metrics.expected_calibration_error."""
     probabilities, labels = _random_predictions(5, n=300)
     frame = pl.DataFrame({f"prob_{c}": probabilities[:, c].double().numpy() for c in range(10)}).with_columns(
-        dataset=pl.lit("d"), model=pl.lit("m"), seed=pl.lit(0, dtype=pl.Int64),
-        label=pl.Series(labels.numpy()), confidence=pl.Series(probabilities.max(1).values.double().numpy()),
+        dataset=pl.lit("d"),
+        model=pl.lit("m"),
+        seed=pl.lit(0, dtype=pl.Int64),
+        label=pl.Series(labels.numpy()),
+        confidence=pl.Series(probabilities.max(1).values.double().numpy()),
         is_correct=pl.Series((probabilities.argmax(1) == labels).numpy()),
-        activity_fraction=pl.lit(0.1), energy_nj=pl.lit(1.0), synaptic_ops=pl.lit(1.0), macs=pl.lit(0.0),
-        loop_iterations=pl.lit(1), loop_converged=pl.lit(True), loop_energy_max_increase=pl.lit(0.0),
-        epistemic_uncertainty=pl.lit(0.1), aleatoric_uncertainty=pl.lit(0.2))
+        activity_fraction=pl.lit(0.1),
+        energy_nj=pl.lit(1.0),
+        synaptic_ops=pl.lit(1.0),
+        macs=pl.lit(0.0),
+        loop_iterations=pl.lit(1),
+        loop_converged=pl.lit(True),
+        loop_energy_max_increase=pl.lit(0.0),
+        epistemic_uncertainty=pl.lit(0.1),
+        aleatoric_uncertainty=pl.lit(0.2),
+    )
     row = metrics_per_seed(frame, 15).row(0, named=True)
     assert row["ece"] == pytest.approx(expected_calibration_error(probabilities.double(), labels, 15), abs=1e-9)
     assert row["nll"] == pytest.approx(negative_log_likelihood(probabilities.double(), labels), abs=1e-9)
@@ -78,8 +90,18 @@ def test_summary_mean_and_confidence_interval_by_hand() -> None:
     """Mean, sample std and the t-based 95 % CI over three seeds, checked against hand arithmetic."""
     accuracies = [0.90, 0.94, 0.95]
     per_seed = pl.DataFrame({"dataset": ["d"] * 3, "model": ["m"] * 3, "seed": [0, 1, 2], "accuracy": accuracies})
-    for column in ["ece", "nll", "brier", "activity", "energy_nj", "mean_iterations", "epistemic_incorrect",
-                   "epistemic_correct", "aleatoric_incorrect", "aleatoric_correct"]:
+    for column in [
+        "ece",
+        "nll",
+        "brier",
+        "activity",
+        "energy_nj",
+        "mean_iterations",
+        "epistemic_incorrect",
+        "epistemic_correct",
+        "aleatoric_incorrect",
+        "aleatoric_correct",
+    ]:
         per_seed = per_seed.with_columns(pl.lit(1.0).alias(column))
     row = summarise(per_seed).row(0, named=True)
     mean = sum(accuracies) / 3
@@ -109,8 +131,16 @@ def evaluated(tmp_path_factory, digits_caches, _default_config):
     for model in ("beam_net", "ann_mlp"):
         encoding = model_encoding(config, model, "digits")
         checkpoint = root / "checkpoints" / f"{model}.pt"
-        train_model(config, "digits", model, 0, digits_caches[f"{encoding}/train"], digits_caches[f"{encoding}/val"],
-                    checkpoint, root / "checkpoints" / f"{model}_history.csv")
+        train_model(
+            config,
+            "digits",
+            model,
+            0,
+            digits_caches[f"{encoding}/train"],
+            digits_caches[f"{encoding}/val"],
+            checkpoint,
+            root / "checkpoints" / f"{model}_history.csv",
+        )
         output = root / "predictions" / "dataset=digits" / f"model={model}" / "seed=0" / "predictions.parquet"
         evaluate_checkpoint(config, "digits", model, 0, checkpoint, digits_caches[f"{encoding}/test"], output)
         outputs[model] = (checkpoint, output)
@@ -126,14 +156,29 @@ def test_prediction_parquet_schema_and_partitioning(evaluated) -> None:
     assert b"provenance" in metadata.metadata
     frame = pl.read_parquet(root / "predictions" / "**" / "*.parquet", hive_partitioning=True)
     assert set(frame["model"].unique()) == {"beam_net", "ann_mlp"}
-    assert {"sample_id", "split", "label", "prediction", "confidence", "is_correct", "total_uncertainty",
-            "aleatoric_uncertainty", "epistemic_uncertainty", "loop_iterations", "spike_count",
-            "activity_fraction", "synaptic_ops", "energy_nj"} <= set(frame.columns)
+    assert {
+        "sample_id",
+        "split",
+        "label",
+        "prediction",
+        "confidence",
+        "is_correct",
+        "total_uncertainty",
+        "aleatoric_uncertainty",
+        "epistemic_uncertainty",
+        "loop_iterations",
+        "spike_count",
+        "activity_fraction",
+        "synaptic_ops",
+        "energy_nj",
+    } <= set(frame.columns)
     beam = frame.filter(pl.col("model") == "beam_net")
     probabilities = beam.select([f"prob_{c}" for c in range(10)]).to_numpy()
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-6)
     assert (beam["aleatoric_uncertainty"] >= 0).all() and (beam["epistemic_uncertainty"] >= 0).all()
-    assert ((beam["total_uncertainty"] - beam["aleatoric_uncertainty"] - beam["epistemic_uncertainty"]).abs() < 1e-9).all()
+    assert (
+        (beam["total_uncertainty"] - beam["aleatoric_uncertainty"] - beam["epistemic_uncertainty"]).abs() < 1e-9
+    ).all()
     assert (beam["total_uncertainty"] <= math.log(10) + 1e-9).all()
 
 
@@ -159,7 +204,7 @@ def test_reevaluating_one_seed_touches_only_its_partition(evaluated, digits_cach
     before = other.stat().st_mtime_ns, other.read_bytes()
     first = path.read_bytes()
     evaluate_checkpoint(config, "digits", "ann_mlp", 0, checkpoint, digits_caches["latency/test"], path)
-    assert path.read_bytes() == first            # deterministic
+    assert path.read_bytes() == first  # deterministic
     assert (other.stat().st_mtime_ns, other.read_bytes()) == before
 
 
@@ -168,14 +213,24 @@ def test_mismatched_checkpoint_is_refused(evaluated, digits_caches, tmp_path) ->
     config, _, outputs = evaluated
     checkpoint, _ = outputs["ann_mlp"]
     with pytest.raises(ValueError, match="holds ann_mlp trained on digits, expected beam_net on digits"):
-        evaluate_checkpoint(config, "digits", "beam_net", 0, checkpoint, digits_caches["latency/test"], tmp_path / "p.parquet")
+        evaluate_checkpoint(
+            config, "digits", "beam_net", 0, checkpoint, digits_caches["latency/test"], tmp_path / "p.parquet"
+        )
     with pytest.raises(ValueError, match="expects 64 latency inputs, but the cache holds 64 rate inputs"):
-        evaluate_checkpoint(config, "digits", "ann_mlp", 0, checkpoint, digits_caches["rate/test"], tmp_path / "p.parquet")
+        evaluate_checkpoint(
+            config, "digits", "ann_mlp", 0, checkpoint, digits_caches["rate/test"], tmp_path / "p.parquet"
+        )
     wider = dict(config, model=dict(config["model"], beam_net=dict(config["model"]["beam_net"], n_patterns=32)))
     with pytest.raises(ValueError, match="does not fit the configured beam_net"):
-        evaluate_checkpoint(wider, "digits", "beam_net", 0, outputs["beam_net"][0],
-                            digits_caches[f"{model_encoding(config, 'beam_net', 'digits')}/test"],
-                            tmp_path / "p.parquet")
+        evaluate_checkpoint(
+            wider,
+            "digits",
+            "beam_net",
+            0,
+            outputs["beam_net"][0],
+            digits_caches[f"{model_encoding(config, 'beam_net', 'digits')}/test"],
+            tmp_path / "p.parquet",
+        )
     assert not (tmp_path / "p.parquet").exists()
 
 
@@ -188,7 +243,9 @@ def test_duckdb_views_return_expected_rows(evaluated, monkeypatch) -> None:
     tables.mkdir(parents=True)
     (root / "results" / "predictions").symlink_to(root / "predictions")
     frame = pl.read_parquet(root / "predictions" / "**" / "*.parquet", hive_partitioning=True)
-    metrics_per_seed(frame.with_columns(pl.col("seed").cast(pl.Int64)), 15).write_parquet(tables / "metrics_per_seed.parquet")
+    metrics_per_seed(frame.with_columns(pl.col("seed").cast(pl.Int64)), 15).write_parquet(
+        tables / "metrics_per_seed.parquet"
+    )
     monkeypatch.chdir(root)
     sql = sorted((REPO_ROOT / "workflow" / "sql").glob("V*.sql"))
     build_catalog(sql, root / "results" / "beamnet.duckdb")

@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, tiny_config
 
 from beamnet.config import model_encoding
 from beamnet.loihi.fixed_point import (
@@ -24,19 +25,35 @@ from beamnet.loihi.fixed_point import (
     simulate_sample,
 )
 from beamnet.loihi.rate_snn import rate_period, sample_events, simulate_rate_snn_sample
-from conftest import REPO_ROOT, tiny_config
 
 LAVA_PYTHON = REPO_ROOT / ".venv-lava" / "bin" / "python"
-needs_lava = pytest.mark.skipif(not LAVA_PYTHON.exists(),
-                                reason=f"lava-nc venv missing ({LAVA_PYTHON}); run `make setup-lava`")
+needs_lava = pytest.mark.skipif(
+    not LAVA_PYTHON.exists(), reason=f"lava-nc venv missing ({LAVA_PYTHON}); run `make setup-lava`"
+)
 
 
 def run_lava_runner(network, inputs, out_dir, *options: str) -> subprocess.CompletedProcess[str]:
     """src/beamnet/loihi/run_lava.py in the lava venv, writing p.csv and s.json to ``out_dir``."""
-    return subprocess.run([str(LAVA_PYTHON), "src/beamnet/loihi/run_lava.py", "--network", str(network),
-                           "--inputs", str(inputs), "--predictions", str(out_dir / "p.csv"),
-                           "--summary", str(out_dir / "s.json"), *options],
-                          check=False, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    return subprocess.run(
+        [
+            str(LAVA_PYTHON),
+            "src/beamnet/loihi/run_lava.py",
+            "--network",
+            str(network),
+            "--inputs",
+            str(inputs),
+            "--predictions",
+            str(out_dir / "p.csv"),
+            "--summary",
+            str(out_dir / "s.json"),
+            *options,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
 
 
 def lava_run_summary(exported, out_dir, *options: str) -> dict:
@@ -48,22 +65,45 @@ def lava_run_summary(exported, out_dir, *options: str) -> dict:
 
 
 def run_lava_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LAVA_PYTHON), "-c", textwrap.dedent(code)], check=False, capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO_ROOT)
+    return subprocess.run(
+        [str(LAVA_PYTHON), "-c", textwrap.dedent(code)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
 
 
 def tiny_network(**changes):
     """A valid 2-pattern, 2-input, 3-grid-point, 2-class network."""
-    net = {"format_version": FORMAT_VERSION, "network_kind": "beam_net", "n_inputs": 2, "n_patterns": 2, "n_classes": 2, "grid_points": 3,
-           "lif_steps": 6, "du": 0, "dv": 410, "vth": 100, "bias_exp": 0, "coincidence_exp": 0,
-           "inhibition_mant": -200, "inhibition_exp": 0, "readout_exp": 0, "stop_exp": 7,
-           "coincidence_mant": np.zeros((2, 2, 3), np.int16), "bias_mant": np.zeros(2, np.int16),
-           "readout_mant": np.array([[255, 0], [0, 255]], np.int16)}
+    net = {
+        "format_version": FORMAT_VERSION,
+        "network_kind": "beam_net",
+        "n_inputs": 2,
+        "n_patterns": 2,
+        "n_classes": 2,
+        "grid_points": 3,
+        "lif_steps": 6,
+        "du": 0,
+        "dv": 410,
+        "vth": 100,
+        "bias_exp": 0,
+        "coincidence_exp": 0,
+        "inhibition_mant": -200,
+        "inhibition_exp": 0,
+        "readout_exp": 0,
+        "stop_exp": 7,
+        "coincidence_mant": np.zeros((2, 2, 3), np.int16),
+        "bias_mant": np.zeros(2, np.int16),
+        "readout_mant": np.array([[255, 0], [0, 255]], np.int16),
+    }
     net.update(changes)
     return net
 
 
 # --- quantisation -----------------------------------------------------------------------------
+
 
 def test_quantisation_round_trip_within_one_step():
     """8-bit mixed-sign mantissas (even values) times 2**e reproduce the values within 2**e."""
@@ -74,9 +114,9 @@ def test_quantisation_round_trip_within_one_step():
     exponent = _exp_for(float(np.abs(values).max()), 254)
     mant = quantise_even(values, exponent)
     assert mant.min() >= -256 and mant.max() <= 254 and not np.any(mant % 2)
-    error = np.abs(mant * 2.0 ** exponent - values)
-    assert error.max() <= 2.0 ** exponent + 1e-12          # stated bound: one exponent unit
-    assert error.max() <= np.abs(values).max() / 127        # i.e. < 0.8 % of the largest weight
+    error = np.abs(mant * 2.0**exponent - values)
+    assert error.max() <= 2.0**exponent + 1e-12  # stated bound: one exponent unit
+    assert error.max() <= np.abs(values).max() / 127  # i.e. < 0.8 % of the largest weight
 
 
 def test_archive_checks_refuse_bad_input():
@@ -86,7 +126,7 @@ def test_archive_checks_refuse_bad_input():
     with pytest.raises(ArchiveError, match="'dv' out of range"):
         check_network(tiny_network(dv=5000))
     with pytest.raises(ArchiveError, match="'vth' out of range"):
-        check_network(tiny_network(vth=2 ** 17))
+        check_network(tiny_network(vth=2**17))
     with pytest.raises(ArchiveError, match="'coincidence_mant' out of range"):
         check_network(tiny_network(coincidence_mant=np.full((2, 2, 3), 3, np.int16)))
     with pytest.raises(ArchiveError, match="missing keys"):
@@ -97,10 +137,21 @@ def test_archive_checks_refuse_bad_input():
 
 def tiny_rate_network(**changes):
     """A valid rate-SNN archive: 2 inputs (+ bias line) -> 1 hidden -> 2 classes, T = 6."""
-    net = {"format_version": FORMAT_VERSION, "network_kind": "rate_snn", "n_inputs": 2, "n_hidden": 1,
-           "n_classes": 2, "steps": 6, "hidden_exp": 0, "hidden_dv": 0, "hidden_vth": 100, "output_exp": 0,
-           "output_dv": 2048, "hidden_mant": np.array([[100, 0, 0]], np.int16),
-           "output_mant": np.array([[10, 0], [0, 2]], np.int16)}
+    net = {
+        "format_version": FORMAT_VERSION,
+        "network_kind": "rate_snn",
+        "n_inputs": 2,
+        "n_hidden": 1,
+        "n_classes": 2,
+        "steps": 6,
+        "hidden_exp": 0,
+        "hidden_dv": 0,
+        "hidden_vth": 100,
+        "output_exp": 0,
+        "output_dv": 2048,
+        "hidden_mant": np.array([[100, 0, 0]], np.int16),
+        "output_mant": np.array([[10, 0], [0, 2]], np.int16),
+    }
     net.update(changes)
     return net
 
@@ -149,6 +200,7 @@ def test_numpy_reference_spike_train_by_hand():
 
 # --- lava -------------------------------------------------------------------------------------
 
+
 @needs_lava
 def test_tiny_lava_network_reproduces_a_hand_computed_spike_train():
     """RingBuffer (always on) -> Dense(w=10) -> LIF(du=4095, dv=0, vth=25) in fixed point.
@@ -190,19 +242,29 @@ def train_and_export(tmp_path_factory, digits_caches, config, model: str):
     encoding = model_encoding(config, model, "digits")
     root = tmp_path_factory.mktemp(f"loihi_{model}")
     checkpoint = root / "model.pt"
-    train_model(config, "digits", model, 0, digits_caches[f"{encoding}/train"], digits_caches[f"{encoding}/val"],
-                checkpoint, root / "history.csv")
+    train_model(
+        config,
+        "digits",
+        model,
+        0,
+        digits_caches[f"{encoding}/train"],
+        digits_caches[f"{encoding}/val"],
+        checkpoint,
+        root / "history.csv",
+    )
     export = export_beam_net if model == "beam_net" else export_rate_snn
-    info = export(config, "digits", 0, checkpoint, digits_caches[f"{encoding}/test"],
-                  root / "network.npz", root / "inputs.npz")
+    info = export(
+        config, "digits", 0, checkpoint, digits_caches[f"{encoding}/test"], root / "network.npz", root / "inputs.npz"
+    )
     return root, info
 
 
 @pytest.fixture(scope="module")
 def exported_tiny(tmp_path_factory, digits_caches, _default_config):
     """A small BEAM-Net (N = 16, 8 epochs) trained on digits and exported."""
-    return train_and_export(tmp_path_factory, digits_caches, tiny_config(_default_config, epochs=8, mc_passes=4),
-                            "beam_net")
+    return train_and_export(
+        tmp_path_factory, digits_caches, tiny_config(_default_config, epochs=8, mc_passes=4), "beam_net"
+    )
 
 
 def test_export_matches_the_noise_free_torch_model_in_numpy(exported_tiny):
@@ -213,9 +275,10 @@ def test_export_matches_the_noise_free_torch_model_in_numpy(exported_tiny):
     predictions = []
     for s in range(40):
         o, e = inputs["offsets"][s], inputs["offsets"][s + 1]
-        out = simulate_sample(net, sample_lines(inputs["input_index"][o:e], inputs["grid_index"][o:e],
-                                                net["grid_points"]))
-        assert out["largest_input"] < 2 ** 15 and out["late_spikes"] == 0
+        out = simulate_sample(
+            net, sample_lines(inputs["input_index"][o:e], inputs["grid_index"][o:e], net["grid_points"])
+        )
+        assert out["largest_input"] < 2**15 and out["late_spikes"] == 0
         predictions.append(int(np.argmax(out["evidence"])))
     agreement = np.mean(np.array(predictions) == inputs["torch_prediction_deterministic"][:40])
     assert agreement >= 0.95
@@ -224,8 +287,8 @@ def test_export_matches_the_noise_free_torch_model_in_numpy(exported_tiny):
 @needs_lava
 def test_exported_network_on_lava_agrees_with_torch(exported_tiny, tmp_path):
     summary = lava_run_summary(exported_tiny, tmp_path, "--limit", "20", "--chunk-samples", "10")
-    assert summary["reference_mismatches"] == 0          # lava == NumPy reference, bit for bit
-    assert summary["agreement_torch_deterministic"] >= 0.9   # 8-bit weights flip a few near-ties
+    assert summary["reference_mismatches"] == 0  # lava == NumPy reference, bit for bit
+    assert summary["agreement_torch_deterministic"] >= 0.9  # 8-bit weights flip a few near-ties
     # the sampled (Eq. 9) torch model: a 16-pattern model is uncertain, so its 4-pass predictions
     # are noisy (about 80 % agreement over the whole split); the 90 % floor is measured on the
     # trained nmnist network, results/loihi/nmnist/beam_net/seed=0/summary.json
@@ -251,6 +314,7 @@ def test_period_covers_input_lif_and_settling():
 
 # --- the rate-coded SNN baseline on Loihi ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def exported_rate_snn(tmp_path_factory, digits_caches, _default_config):
     """A rate-coded SNN (3 epochs) trained on digits' rate cache and exported."""
@@ -267,9 +331,10 @@ def test_rate_snn_export_matches_torch_in_numpy(exported_rate_snn):
     samples = len(inputs["labels"])
     predictions = []
     for s in range(samples):
-        out = simulate_rate_snn_sample(net, *sample_events(inputs["offsets"], inputs["input_index"],
-                                                           inputs["step_index"], s))
-        assert out["largest_input"] < 2 ** 15 and out["largest_v"] < 2 ** 23 - 64
+        out = simulate_rate_snn_sample(
+            net, *sample_events(inputs["offsets"], inputs["input_index"], inputs["step_index"], s)
+        )
+        assert out["largest_input"] < 2**15 and out["largest_v"] < 2**23 - 64
         predictions.append(int(np.argmax(out["logits"])))
     assert np.mean(np.array(predictions) == inputs["torch_prediction"]) >= 0.95
     assert rate_period(net) == net["steps"] + 3
@@ -289,8 +354,15 @@ def test_runner_refuses_inputs_made_for_another_network(exported_tiny, exported_
     from beamnet.loihi.run_lava import run
 
     with pytest.raises(ArchiveError, match="made for a rate_snn network, the network is a beam_net"):
-        run(exported_tiny[0] / "network.npz", exported_rate_snn[0] / "inputs.npz", tmp_path / "p.csv",
-            tmp_path / "s.json", chunk_samples=4, limit=2, use_lava=False)
+        run(
+            exported_tiny[0] / "network.npz",
+            exported_rate_snn[0] / "inputs.npz",
+            tmp_path / "p.csv",
+            tmp_path / "s.json",
+            chunk_samples=4,
+            limit=2,
+            use_lava=False,
+        )
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -299,16 +371,30 @@ def test_rate_snn_reference_matches_lava_with_a_negative_readout_exponent(tmp_pa
     """W2 and b2 reach the readout through two Dense processes, each shifting its own sum: with
     output_exp = -2, (10 >> 2) + (6 >> 2) = 3, not (10 + 6) >> 2 = 4. The reference must agree
     with lava bit for bit there too."""
-    net = tiny_rate_network(n_hidden=2, hidden_mant=np.array([[100, 0, 0], [0, 100, 0]], np.int16),
-                            output_mant=np.array([[10, 6, 6], [-6, 14, 2]], np.int16), output_exp=-2)
+    net = tiny_rate_network(
+        n_hidden=2,
+        hidden_mant=np.array([[100, 0, 0], [0, 100, 0]], np.int16),
+        output_mant=np.array([[10, 6, 6], [-6, 14, 2]], np.int16),
+        output_exp=-2,
+    )
     np.savez(tmp_path / "network.npz", **net)
     steps = [np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3, 4]), np.array([1, 3])]
     sources = [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1, 0]), np.array([1, 1])]
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in steps])])
-    inputs = {"format_version": FORMAT_VERSION, "network_kind": "rate_snn", "offsets": offsets,
-              "input_index": np.concatenate(sources).astype(np.int32), "step_index": np.concatenate(steps).astype(np.int16),
-              "labels": np.zeros(3, np.int64), "sample_ids": np.arange(3), "torch_prediction": np.zeros(3, np.int64),
-              "torch_prediction_deterministic": np.zeros(3, np.int64), "steps": 6, "n_inputs": 2, "dataset": "digits"}
+    inputs = {
+        "format_version": FORMAT_VERSION,
+        "network_kind": "rate_snn",
+        "offsets": offsets,
+        "input_index": np.concatenate(sources).astype(np.int32),
+        "step_index": np.concatenate(steps).astype(np.int16),
+        "labels": np.zeros(3, np.int64),
+        "sample_ids": np.arange(3),
+        "torch_prediction": np.zeros(3, np.int64),
+        "torch_prediction_deterministic": np.zeros(3, np.int64),
+        "steps": 6,
+        "n_inputs": 2,
+        "dataset": "digits",
+    }
     np.savez(tmp_path / "inputs.npz", **inputs)
     summary = lava_run_summary((tmp_path, None), tmp_path, "--chunk-samples", "3")
     assert summary["reference_mismatches"] == 0 and summary["samples"] == 3
@@ -317,16 +403,23 @@ def test_rate_snn_reference_matches_lava_with_a_negative_readout_exponent(tmp_pa
 
 # --- the run's checks and its energy convention -------------------------------------------------
 
+
 def _summary(**changes) -> dict:
-    summary = {"model": "beam_net", "dataset": "digits", "simulator": "lava", "samples": 20,
-               "reference_mismatches": 0, "agreement_torch": 0.95}
+    summary = {
+        "model": "beam_net",
+        "dataset": "digits",
+        "simulator": "lava",
+        "samples": 20,
+        "reference_mismatches": 0,
+        "agreement_torch": 0.95,
+    }
     return summary | changes
 
 
 def test_run_checks_fail_below_the_floor_and_on_any_reference_mismatch():
     from beamnet.loihi.run_lava import RunCheckError, check_run
 
-    check_run(_summary(), agreement_floor=0.9)                         # holds: nothing raised
+    check_run(_summary(), agreement_floor=0.9)  # holds: nothing raised
     with pytest.raises(RunCheckError, match=r"agreement with the torch model 0.8500 is below the floor"):
         check_run(_summary(agreement_torch=0.85), agreement_floor=0.9)
     with pytest.raises(RunCheckError, match="differed from the NumPy integer reference on 1 of 20 samples"):
@@ -340,11 +433,30 @@ def test_runner_exits_with_the_reason_when_below_the_floor(exported_tiny, tmp_pa
     import sys
 
     root, _ = exported_tiny
-    result = subprocess.run([sys.executable, "src/beamnet/loihi/run_lava.py", "--network", str(root / "network.npz"),
-                             "--inputs", str(root / "inputs.npz"), "--predictions", str(tmp_path / "p.csv"),
-                             "--summary", str(tmp_path / "s.json"), "--numpy-only", "--limit", "40",
-                             "--agreement-floor", "1.0"],
-                            check=False, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "src/beamnet/loihi/run_lava.py",
+            "--network",
+            str(root / "network.npz"),
+            "--inputs",
+            str(root / "inputs.npz"),
+            "--predictions",
+            str(tmp_path / "p.csv"),
+            "--summary",
+            str(tmp_path / "s.json"),
+            "--numpy-only",
+            "--limit",
+            "40",
+            "--agreement-floor",
+            "1.0",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
     summary = json.loads((tmp_path / "s.json").read_text())
     if summary["agreement_torch"] == 1.0:
         pytest.skip("the tiny model agreed on every sample; the floor cannot be missed")
@@ -362,9 +474,21 @@ def test_exported_beam_net_carries_its_host_loop_and_the_runner_prices_it(export
     root, _ = exported_tiny
     inputs = dict(np.load(root / "inputs.npz"))
     assert inputs["host_macs"].shape == inputs["labels"].shape and float(inputs["host_macs"].min()) > 0
-    summary = run(root / "network.npz", root / "inputs.npz", tmp_path / "p.csv", tmp_path / "s.json",
-                  chunk_samples=10, limit=10, use_lava=False)
-    host = inference_energy_nj({"macs": inputs["host_macs"][:10], "memory_reads": inputs["host_memory_reads"][:10]},
-                               HOST_PLATFORM, float(inputs["host_stored_words"]))
+    summary = run(
+        root / "network.npz",
+        root / "inputs.npz",
+        tmp_path / "p.csv",
+        tmp_path / "s.json",
+        chunk_samples=10,
+        limit=10,
+        use_lava=False,
+    )
+    host = inference_energy_nj(
+        {"macs": inputs["host_macs"][:10], "memory_reads": inputs["host_memory_reads"][:10]},
+        HOST_PLATFORM,
+        float(inputs["host_stored_words"]),
+    )
     assert summary["energy_host_nj_mean"] == pytest.approx(float(np.mean(host)))
-    assert summary["energy_nj_mean"] == pytest.approx(summary["energy_on_chip_nj_mean"] + summary["energy_host_nj_mean"])
+    assert summary["energy_nj_mean"] == pytest.approx(
+        summary["energy_on_chip_nj_mean"] + summary["energy_host_nj_mean"]
+    )

@@ -47,8 +47,9 @@ def test_coincidence_gradients_match_autograd_of_the_dense_sum() -> None:
     upstream = torch.randn(5, 7, generator=generator, dtype=torch.float64)
     gradients = []
     for similarity in (detector(times, active), _dense_similarity(detector, times, active)):
-        logits_grad, weights_grad = torch.autograd.grad((similarity * upstream).sum(),
-                                                        [detector.pattern_logits, detector.weights])
+        logits_grad, weights_grad = torch.autograd.grad(
+            (similarity * upstream).sum(), [detector.pattern_logits, detector.weights]
+        )
         gradients.append((logits_grad, weights_grad))
     for fast, reference in zip(*gradients, strict=True):
         torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-12)
@@ -66,8 +67,8 @@ def test_compiled_mean_field_lif_matches_the_step_by_step_reference(w_inh: float
     fast, reference = lif(current), lif.simulate(current, stochastic=False)
     torch.testing.assert_close(fast.rates, reference.rates, rtol=1e-10, atol=1e-12)
     assert 0.0 < float(fast.rates.detach().mean()) < 1.0
-    fast_grad, = torch.autograd.grad((fast.rates * upstream).sum(), current)
-    reference_grad, = torch.autograd.grad((reference.rates * upstream).sum(), current)
+    (fast_grad,) = torch.autograd.grad((fast.rates * upstream).sum(), current)
+    (reference_grad,) = torch.autograd.grad((reference.rates * upstream).sum(), current)
     torch.testing.assert_close(fast_grad, reference_grad, rtol=1e-8, atol=1e-12)
 
 
@@ -129,8 +130,9 @@ def test_unknown_model_is_refused(default_config) -> None:
         build_model("transformer", 64, 10, default_config, "digits")
 
 
-@pytest.mark.parametrize(("beam_code", "ann_code"), [("auto", "population"), ("latency", "population"),
-                                                    ("population", "latency")])
+@pytest.mark.parametrize(
+    ("beam_code", "ann_code"), [("auto", "population"), ("latency", "population"), ("population", "latency")]
+)
 def test_baseline_matches_beam_net_whichever_code_each_reads(default_config, beam_code: str, ann_code: str) -> None:
     """On digits (64 pixels) the ANN-MLP matches BEAM-Net's parameter count however many
     inputs each one's code gives it (l per pixel for the population code, 1 for latency)."""
@@ -154,7 +156,9 @@ def test_auto_encoding_is_population_for_images_and_latency_for_events(default_c
     assert model_encoding(config, "beam_net", "nmnist") == "latency"
     assert encoded_input_count(config, "population", 64) == 64 * config["encoding"]["population"]["neurons_per_input"]
     config["model"]["beam_net"]["encoding"] = "population"
-    with pytest.raises(ConfigError, match=r"model.beam_net.encoding: 'population' is not available for dataset 'nmnist'"):
+    with pytest.raises(
+        ConfigError, match=r"model.beam_net.encoding: 'population' is not available for dataset 'nmnist'"
+    ):
         model_encoding(config, "beam_net", "nmnist")
 
 

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from beamnet.paper import apply_conditions, expand_source
 from conftest import NMNIST_ROOT, REPO_ROOT
 from workflow_helpers import copy_workflow, default_config_dict, snakemake, write_config
+
+from beamnet.paper import apply_conditions, expand_source
 
 TINY = REPO_ROOT / "tests" / "configs" / "tiny.yaml"
 TARGET = "paper/report.pdf"
@@ -24,8 +24,7 @@ RUN = ("--configfile", "config.yaml", "tiny.yaml")
 def scheduled_jobs(output: str) -> dict[str, int]:
     """Rule -> job count from a dry run's job stats table."""
     table = output.split("Job stats:")[-1]
-    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M)
-            if rule != "total"}
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M) if rule != "total"}
 
 
 def pdf_text(pdf: Path) -> str:
@@ -71,7 +70,7 @@ def test_pdf_references_are_resolved_and_numbered(paper_workflow: Path) -> None:
     assert "{{" not in text, "an unexpanded value or table token reached the PDF"
     source = (paper_workflow / "paper/report.qmd").read_text()
     figures = re.findall(r"\{#fig-([\w-]+)", apply_conditions(source, {}))
-    tables = re.findall(r"\{#tbl-([\w-]+)", apply_conditions(source, {}))   # optional sections' tables aside
+    tables = re.findall(r"\{#tbl-([\w-]+)", apply_conditions(source, {}))  # optional sections' tables aside
     for number in range(1, len(figures) + 1):
         assert f"Figure {number}:" in text  # every figure captioned and numbered
     for number in range(1, len(tables) + 1):
@@ -101,7 +100,7 @@ def test_notebooks_are_executed_copies_with_injected_parameters(paper_workflow: 
         assert executed["metadata"]["kernelspec"]["name"] == "beamnet"
         injected = [cell for cell in executed["cells"] if "injected-parameters" in cell["metadata"].get("tags", [])]
         assert len(injected) == 1
-        assert "output_dir = \"results/figures\"" in "".join(injected[0]["source"])  # from the rule
+        assert 'output_dir = "results/figures"' in "".join(injected[0]["source"])  # from the rule
 
 
 def test_difference_cells_say_what_the_interval_resolves() -> None:
@@ -109,7 +108,7 @@ def test_difference_cells_say_what_the_interval_resolves() -> None:
 
     gain = {"d_mean": 0.012, "d_low": 0.003, "d_high": 0.021}
     assert _difference_cell(gain, "d", 100.0, 2, False) == "+1.20 [+0.30, +2.10] (better)"
-    assert _difference_cell(gain, "d", 1.0, 3, True).endswith("(worse)")       # higher ECE or energy is worse
+    assert _difference_cell(gain, "d", 1.0, 3, True).endswith("(worse)")  # higher ECE or energy is worse
     spans = {"d_mean": -0.01, "d_low": -0.03, "d_high": 0.01}
     assert _difference_cell(spans, "d", 100.0, 2, False).endswith("(inconclusive)")
     assert _difference_cell({}, "d", 1.0, 2, False) == "—"
@@ -130,8 +129,9 @@ def test_values_come_from_the_tables(paper_workflow: Path) -> None:
     winners = pl.read_csv(paper_workflow / "results/tuning/winners.csv")
     record = (paper_workflow / "results/paper/tables/tuning.md").read_text()
     assert record == (paper_workflow / "results/tuning/tuning.md").read_text()
-    assert all(f"| {row['dataset']} | {row['model']} | {row['variant']} |" in record
-               for row in winners.iter_rows(named=True))
+    assert all(
+        f"| {row['dataset']} | {row['model']} | {row['variant']} |" in record for row in winners.iter_rows(named=True)
+    )
     ablations = (paper_workflow / "results/paper/tables/ablations.md").read_text()
     record = pl.read_parquet(paper_workflow / "results/tuning/summary.parquet")
     for row in record.filter(pl.col("model") == "beam_net").iter_rows(named=True):
@@ -141,8 +141,9 @@ def test_values_come_from_the_tables(paper_workflow: Path) -> None:
     summary = pl.read_parquet(paper_workflow / "results/tables/summary.parquet")
     beam = summary.filter((pl.col("dataset") == "digits") & (pl.col("model") == "beam_net"))
     assert values["digits.beam_net.accuracy"] == f"{beam['accuracy_mean'][0] * 100:.2f} %"
-    assert (paper_workflow / "results/paper/tables/headline.md").read_text() == \
-        (paper_workflow / "results/tables/summary.md").read_text()
+    assert (paper_workflow / "results/paper/tables/headline.md").read_text() == (
+        paper_workflow / "results/tables/summary.md"
+    ).read_text()
 
 
 @pytest.mark.workflow
@@ -170,15 +171,19 @@ def test_snakemake_report_holds_the_figures(paper_workflow: Path) -> None:
 
 def test_unknown_tokens_are_errors_and_values_are_substituted() -> None:
     text = "Accuracy {{ value:acc }}.\n\n{{ table:t }}\n"
-    assert expand_source(text, {"acc": "91.20 %"}, {"t": "| a |\n|---|\n| 1 |\n"}) == \
-        "Accuracy 91.20 %.\n\n| a |\n|---|\n| 1 |\n"
+    assert (
+        expand_source(text, {"acc": "91.20 %"}, {"t": "| a |\n|---|\n| 1 |\n"})
+        == "Accuracy 91.20 %.\n\n| a |\n|---|\n| 1 |\n"
+    )
     with pytest.raises(ValueError, match="value:missing"):
         expand_source("{{ value:missing }}", {}, {})
 
 
 def test_conditional_sections_follow_the_registered_families() -> None:
-    body = ('before\n::: {.content-visible when-meta="has-loihi"}\nLOIHI\n:::\n'
-            '::: {.content-visible unless-meta="has-loihi"}\nNO LOIHI\n:::\nafter\n')
+    body = (
+        'before\n::: {.content-visible when-meta="has-loihi"}\nLOIHI\n:::\n'
+        '::: {.content-visible unless-meta="has-loihi"}\nNO LOIHI\n:::\nafter\n'
+    )
     assert "LOIHI" in apply_conditions(body, {"has-loihi": True})
     assert "NO LOIHI" not in apply_conditions(body, {"has-loihi": True})
     shown = apply_conditions(body, {})
@@ -190,12 +195,24 @@ def test_adoption_says_which_winners_the_configuration_applies() -> None:
 
     from beamnet.paper import adoption
 
-    config = {"tuning": {"grid": "g", "baseline": {"digits": {"train.sparsity_target": 0.01}},
-                         "grids": {"g": {"variants": {"aug": {"model.beam_net.augment.shift_px": 2}}}}},
-              "dataset_settings": {"digits": {"train.sparsity_target": 0.01, "model.beam_net.augment.shift_px": 2},
-                                   "nmnist": {}}}
-    winners = pl.DataFrame({"dataset": ["digits", "digits", "nmnist"], "model": ["beam_net", "ann_mlp", "beam_net"],
-                            "variant": ["aug", "default", "aug"]})
+    config = {
+        "tuning": {
+            "grid": "g",
+            "baseline": {"digits": {"train.sparsity_target": 0.01}},
+            "grids": {"g": {"variants": {"aug": {"model.beam_net.augment.shift_px": 2}}}},
+        },
+        "dataset_settings": {
+            "digits": {"train.sparsity_target": 0.01, "model.beam_net.augment.shift_px": 2},
+            "nmnist": {},
+        },
+    }
+    winners = pl.DataFrame(
+        {
+            "dataset": ["digits", "digits", "nmnist"],
+            "model": ["beam_net", "ann_mlp", "beam_net"],
+            "variant": ["aug", "default", "aug"],
+        }
+    )
     adopted, missing = adoption(config, winners)
     assert adopted == ["digits: train.sparsity_target = 0.01", "digits: model.beam_net.augment.shift_px = 2"]
     assert missing == ["nmnist: model.beam_net.augment.shift_px = 2"]

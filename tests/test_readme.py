@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from beamnet.readme import BLOCK, SOURCES, render_readme, update_readme
-from conftest import REPO_ROOT
 
 
 def test_blocks_are_replaced_from_their_sources(tmp_path: Path) -> None:
@@ -18,15 +18,17 @@ def test_blocks_are_replaced_from_their_sources(tmp_path: Path) -> None:
     (tmp_path / "results/paper").mkdir(parents=True)
     (tmp_path / "results/paper/values.json").write_text(json.dumps({"claims_sentence": "Of 3 counted claims ..."}))
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- BEGIN generated:headline -->\nstale 97.4 %\n<!-- END generated:headline -->\n"
-                      "<!-- BEGIN generated:claims_sentence -->\nold\n<!-- END generated:claims_sentence -->\n"
-                      "<!-- BEGIN generated:tuning -->\nold\n<!-- END generated:tuning -->\nend\n")
+    readme.write_text(
+        "intro\n<!-- BEGIN generated:headline -->\nstale 97.4 %\n<!-- END generated:headline -->\n"
+        "<!-- BEGIN generated:claims_sentence -->\nold\n<!-- END generated:claims_sentence -->\n"
+        "<!-- BEGIN generated:tuning -->\nold\n<!-- END generated:tuning -->\nend\n"
+    )
     assert update_readme(readme, tmp_path) == ["headline", "claims_sentence", "tuning"]
     text = readme.read_text()
     assert "| 1 |" in text and "stale" not in text and "Of 3 counted claims ..." in text
     assert "Not generated yet: `make all (or snakemake tune)` writes results/tuning/tuning.md" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
-    assert render_readme(text, tmp_path) == text          # regenerating changes nothing
+    assert render_readme(text, tmp_path) == text  # regenerating changes nothing
 
 
 def test_an_unknown_block_is_an_error_naming_it(tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from slurm_cluster import slurm_cluster_fixture, tail
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +38,7 @@ OUTPUTS = [
 ]
 # Rules the target needs, with the memory each declares (MB) and so requests from SLURM.
 EXPECTED_JOBS = {"prepare_digits": 1000, "encode_spikes": 4000}
-RUN_TIMEOUT = 600   # seconds for the whole snakemake run on the cluster
+RUN_TIMEOUT = 600  # seconds for the whole snakemake run on the cluster
 
 pytestmark = pytest.mark.workflow
 
@@ -88,19 +87,26 @@ def job_env() -> dict[str, str]:
 def snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run snakemake in workdir (its own process group, killed whole on timeout)."""
     cmd = [str(SNAKEMAKE), "--directory", str(workdir), *args]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=job_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGINT)   # lets snakemake scancel its jobs
+        os.killpg(proc.pid, signal.SIGINT)  # lets snakemake scancel its jobs
         try:
             out, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
         pytest.fail(f"`{' '.join(cmd)}` did not finish within {timeout} s:\n{out[-6000:]}")
-    except BaseException:   # Ctrl-C: it runs in its own session, so stop it here
+    except BaseException:  # Ctrl-C: it runs in its own session, so stop it here
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -111,27 +117,26 @@ def snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.Com
 def job_resources(dry_run_output: str) -> dict[str, str]:
     """rule name -> its `resources:` line from a dry run."""
     found = {}
-    for match in re.finditer(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", dry_run_output,
-                             re.MULTILINE):
+    for match in re.finditer(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", dry_run_output, re.MULTILINE):
         found[match.group(1)] = match.group(2)
     return found
 
 
 # --- the profile, resolved by snakemake (dry runs, no cluster needed) ------------------------------
 
+
 @needs_plugin
 def test_profile_resources_reach_every_job(tmp_path):
     """The partition and the rules' own memory end up in each job's resources."""
     work = copy_workflow(tmp_path)
-    result = snakemake(work, "--profile", "profiles/slurm", "--workflow-profile", "none",
-                       "--dry-run", TARGET)
+    result = snakemake(work, "--profile", "profiles/slurm", "--workflow-profile", "none", "--dry-run", TARGET)
     assert result.returncode == 0, result.stdout[-4000:]
     assert "workflow specific profile" not in result.stdout
     resources = job_resources(result.stdout)
     assert set(resources) == set(EXPECTED_JOBS), result.stdout[-4000:]
     for rule, mem_mb in EXPECTED_JOBS.items():
         assert f"slurm_partition={profile_partition()}" in resources[rule]
-        assert f"mem_mb={mem_mb}" in resources[rule]   # the rule's value wins over the default
+        assert f"mem_mb={mem_mb}" in resources[rule]  # the rule's value wins over the default
         assert "cpus_per_task" not in resources[rule]  # the plugin asks for {threads} CPUs
 
 
@@ -142,11 +147,11 @@ def test_profile_resources_survive_the_default_workflow_profile(tmp_path):
     result = snakemake(work, "--profile", "profiles/slurm", "--dry-run", TARGET)
     assert result.returncode == 0, result.stdout[-4000:]
     resources = job_resources(result.stdout)
-    assert resources and all(f"slurm_partition={profile_partition()}" in line
-                             for line in resources.values())
+    assert resources and all(f"slurm_partition={profile_partition()}" in line for line in resources.values())
 
 
 # --- the profile on a real (one-node) SLURM cluster ---------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
@@ -159,12 +164,19 @@ def test_slurm_profile_runs_the_workflow_through_slurm(tmp_path, slurm_cluster):
     work = copy_workflow(tmp_path)
     began = time.monotonic()
     result = snakemake(
-        work, "--profile", "profiles/slurm",
+        work,
+        "--profile",
+        "profiles/slurm",
         # Test-only knobs: poll soon after submission (the profile waits 40 s, as the plugin
         # does), and keep the SLURM logs of successful jobs so that they can be inspected.
-        "--seconds-between-status-checks", "2", "--slurm-init-seconds-before-status-checks", "2",
+        "--seconds-between-status-checks",
+        "2",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
         "--slurm-keep-successful-logs",
-        TARGET, timeout=RUN_TIMEOUT)
+        TARGET,
+        timeout=RUN_TIMEOUT,
+    )
     elapsed = time.monotonic() - began
     log = result.stdout
     context = f"{log[-6000:]}\n{slurm_cluster.diagnostics()}"
@@ -176,8 +188,7 @@ def test_slurm_profile_runs_the_workflow_through_slurm(tmp_path, slurm_cluster):
     # Every job was submitted with sbatch ...
     run_id = re.search(r"SLURM run ID: (\S+)", log)
     assert run_id, f"no SLURM run ID in snakemake's log:\n{context}"
-    submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)\.?$",
-                           log, re.MULTILINE)
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)\.?$", log, re.MULTILINE)
     assert len(submitted) == len(EXPECTED_JOBS), f"expected {len(EXPECTED_JOBS)} sbatch submissions:\n{context}"
 
     # ... slurmctld ran them to completion in the profile's partition, with the rules' memory ...
@@ -199,14 +210,18 @@ def test_slurm_profile_runs_the_workflow_through_slurm(tmp_path, slurm_cluster):
         path = work / slurm_log if not Path(slurm_log).is_absolute() else Path(slurm_log)
         assert path.is_file() and path.name == f"{jobid}.log", f"no SLURM log {path}:\n{context}"
         text = path.read_text(errors="replace")
-        assert "python -m beamnet" in text and "Finished job" in text, \
+        assert "python -m beamnet" in text and "Finished job" in text, (
             f"SLURM log {path} does not show the rule running:\n{tail(path)}"
+        )
     ctld_log = slurm_cluster.slurmctld_log.read_text(errors="replace")
     for jobid in by_rule.values():
-        assert re.search(rf"JobId={jobid} .*WEXITSTATUS 0", ctld_log), \
+        assert re.search(rf"JobId={jobid} .*WEXITSTATUS 0", ctld_log), (
             f"slurmctld did not record job {jobid} exiting 0:\n{tail(slurm_cluster.slurmctld_log)}"
+        )
 
     timings = slurm_cluster.timings
-    print(f"SLURM cluster: install {timings['install_s']:.1f} s, waited for the lock "
-          f"{timings['lock_wait_s']:.1f} s, start {timings['start_s']:.1f} s; "
-          f"snakemake run {elapsed:.1f} s")
+    print(
+        f"SLURM cluster: install {timings['install_s']:.1f} s, waited for the lock "
+        f"{timings['lock_wait_s']:.1f} s, start {timings['start_s']:.1f} s; "
+        f"snakemake run {elapsed:.1f} s"
+    )

@@ -40,7 +40,7 @@ def _brute_aurc(confidence: np.ndarray, error: np.ndarray) -> float:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_auroc_and_aurc_match_brute_force(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    score = rng.integers(0, 6, 80).astype(np.float64)          # many ties
+    score = rng.integers(0, 6, 80).astype(np.float64)  # many ties
     positive = rng.random(80) < 0.3
     ones = np.ones((1, 80))
     assert weighted_auroc(ones, score, positive)[0] == pytest.approx(_brute_auroc(score, positive))
@@ -49,9 +49,11 @@ def test_auroc_and_aurc_match_brute_force(seed: int) -> None:
     weights = rng.integers(0, 3, 80)
     repeated = np.repeat(np.arange(80), weights)
     assert weighted_auroc(weights[None].astype(float), score, positive)[0] == pytest.approx(
-        _brute_auroc(score[repeated], positive[repeated]))
+        _brute_auroc(score[repeated], positive[repeated])
+    )
     assert weighted_aurc(weights[None].astype(float), score, positive)[0] == pytest.approx(
-        _brute_aurc(score[repeated], positive[repeated]))
+        _brute_aurc(score[repeated], positive[repeated])
+    )
 
 
 def test_weighted_ece_matches_the_metric() -> None:
@@ -92,20 +94,23 @@ def test_same_generator_seed_gives_the_same_interval() -> None:
     assert first == second
 
 
-@pytest.mark.parametrize(("value", "threshold", "expected"), [
-    (Estimate(0.5, 0.4, 0.6), Threshold(lower=0.3), "holds"),
-    (Estimate(0.5, 0.4, 0.6), Threshold(lower=0.45), "inconclusive"),
-    (Estimate(0.5, 0.4, 0.6), Threshold(lower=0.7), "fails"),
-    (Estimate(0.5, 0.4, 0.6), Threshold(upper=0.7), "holds"),
-    (Estimate(0.5, 0.4, 0.6), Threshold(upper=0.35), "fails"),
-    (Estimate(2.0, 1.6, 2.5), Threshold(1.5, 3.0), "holds"),
-    (Estimate(2.0, 1.4, 2.5), Threshold(1.5, 3.0), "inconclusive"),
-    (Estimate(4.0, 3.2, 5.0), Threshold(1.5, 3.0), "fails"),
-    (Estimate(0.0, 0.0, 0.0), Threshold(lower=0.0, strict=True), "fails"),
-    (Estimate(0.0, -0.1, 0.1), Threshold(lower=0.0, strict=True), "inconclusive"),
-    (Estimate(0.99, 0.97, 1.0), Threshold(lower=1.0, every=True), "fails"),    # one counterexample
-    (Estimate(1.0, 1.0, 1.0), Threshold(lower=1.0, every=True), "holds"),
-    (Estimate(float("nan"), float("nan"), float("nan")), Threshold(lower=0.0), "inconclusive"),
-])
+@pytest.mark.parametrize(
+    ("value", "threshold", "expected"),
+    [
+        (Estimate(0.5, 0.4, 0.6), Threshold(lower=0.3), "holds"),
+        (Estimate(0.5, 0.4, 0.6), Threshold(lower=0.45), "inconclusive"),
+        (Estimate(0.5, 0.4, 0.6), Threshold(lower=0.7), "fails"),
+        (Estimate(0.5, 0.4, 0.6), Threshold(upper=0.7), "holds"),
+        (Estimate(0.5, 0.4, 0.6), Threshold(upper=0.35), "fails"),
+        (Estimate(2.0, 1.6, 2.5), Threshold(1.5, 3.0), "holds"),
+        (Estimate(2.0, 1.4, 2.5), Threshold(1.5, 3.0), "inconclusive"),
+        (Estimate(4.0, 3.2, 5.0), Threshold(1.5, 3.0), "fails"),
+        (Estimate(0.0, 0.0, 0.0), Threshold(lower=0.0, strict=True), "fails"),
+        (Estimate(0.0, -0.1, 0.1), Threshold(lower=0.0, strict=True), "inconclusive"),
+        (Estimate(0.99, 0.97, 1.0), Threshold(lower=1.0, every=True), "fails"),  # one counterexample
+        (Estimate(1.0, 1.0, 1.0), Threshold(lower=1.0, every=True), "holds"),
+        (Estimate(float("nan"), float("nan"), float("nan")), Threshold(lower=0.0), "inconclusive"),
+    ],
+)
 def test_verdict_reads_the_interval_against_the_threshold(value, threshold, expected) -> None:
     assert verdict(value, threshold) == expected

@@ -8,6 +8,7 @@ sub-threshold limits; the general distance is measured by the workflow, not asse
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,9 @@ def test_epistemic_shrinks_as_evidence_grows() -> None:
     """Eq. 14: with the same proportions, more evidence means less epistemic uncertainty."""
     proportions = torch.softmax(torch.randn(50, N_CLASSES, generator=torch.Generator().manual_seed(3)), 1)
     scales = torch.logspace(-1, 4, 12)
-    epistemic = torch.stack([dirichlet_uncertainty(1e-3 + s * proportions.double() * N_CLASSES).epistemic
-                             for s in scales], 1)
+    epistemic = torch.stack(
+        [dirichlet_uncertainty(1e-3 + s * proportions.double() * N_CLASSES).epistemic for s in scales], 1
+    )
     assert torch.all(epistemic[:, 1:] < epistemic[:, :-1])
     assert float(epistemic[:, -1].max()) < 1e-3
 
@@ -94,33 +96,44 @@ def test_rates_reach_the_posterior_far_below_threshold(w_inh: float) -> None:
     for depth in depths:
         currents = neurons.theta + neurons.delta * (u - depth)
         assert float(currents.min()) > 0.0
-        distances.append(float(rate_posterior_distance(currents, w_inh, neurons, steps, "mean_field")
-                               .distance.max()))
-    assert all(later < earlier for earlier, later in zip(distances, distances[1:]))
-    deepest = neurons.theta + neurons.delta * (1.0 - depths[-1])            # I_max at the last depth
+        distances.append(float(rate_posterior_distance(currents, w_inh, neurons, steps, "mean_field").distance.max()))
+    assert all(later < earlier for earlier, later in pairwise(distances))
+    deepest = neurons.theta + neurons.delta * (1.0 - depths[-1])  # I_max at the last depth
     p_max = 1.0 / (1.0 + math.exp(-(deepest - neurons.theta) / neurons.delta))
     leak_steps = neurons.tau_m / neurons.dt
-    bound = (p_max * (1.0 + (deepest * leak_steps + w_inh) / neurons.delta) + leak_steps / steps)
+    bound = p_max * (1.0 + (deepest * leak_steps + w_inh) / neurons.delta) + leak_steps / steps
     assert distances[-1] < bound
 
 
 def test_sweep_is_reproducible_and_shares_its_drives(default_config) -> None:
     """The sweep table is a function of the config: two runs give equal tables; every w_inh sees
     the same number of drive vectors, and mean-field rows carry no sampling noise."""
-    config = {**default_config, "theory": {**default_config["theory"], "n_drive_vectors": 40,
-                                           "w_inh": [1.0, 4.0], "bootstrap_resamples": 200}}
+    config = {
+        **default_config,
+        "theory": {**default_config["theory"], "n_drive_vectors": 40, "w_inh": [1.0, 4.0], "bootstrap_resamples": 200},
+    }
     first, second = sweep_rate_posterior(config), sweep_rate_posterior(config)
     assert first.equals(second)
     assert first.height == 4 and set(first["n_vectors"].to_list()) == {40}
     assert first.filter(first["dynamics"] == "mean_field")["sampling_noise"].to_list() == [0.0, 0.0]
-    assert bool(((first["distance_ci_low"] <= first["distance_mean"])
-                 & (first["distance_mean"] <= first["distance_ci_high"])).all())
+    assert bool(
+        (
+            (first["distance_ci_low"] <= first["distance_mean"]) & (first["distance_mean"] <= first["distance_ci_high"])
+        ).all()
+    )
 
 
 def test_sweep_values_come_from_the_table(default_config) -> None:
     """The manuscript's theory.* values name the grid point nearest the model's w_inh."""
-    config = {**default_config, "theory": {**default_config["theory"], "n_drive_vectors": 30,
-                                           "w_inh": [1.5, 2.5, 8.0], "bootstrap_resamples": 100}}
+    config = {
+        **default_config,
+        "theory": {
+            **default_config["theory"],
+            "n_drive_vectors": 30,
+            "w_inh": [1.5, 2.5, 8.0],
+            "bootstrap_resamples": 100,
+        },
+    }
     table = sweep_rate_posterior(config)
     values = sweep_values(table, model_w_inh=2.4)
     assert values["theory.at_model"].endswith("at w_inh = 2.5")
@@ -132,7 +145,9 @@ def test_sweep_values_come_from_the_table(default_config) -> None:
 def real_samples_and_patterns(digits_caches: dict[str, Path]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Real test digits and N = 128 patterns stored from real training digits (silent -> T_ref)."""
     train, test = load_cache(digits_caches["latency/train"]), load_cache(digits_caches["latency/test"])
-    patterns = torch.where(train.active[:128], train.spike_times[:128], torch.full_like(train.spike_times[:128], train.t_ref_ms))
+    patterns = torch.where(
+        train.active[:128], train.spike_times[:128], torch.full_like(train.spike_times[:128], train.t_ref_ms)
+    )
     return test.spike_times, test.active, patterns
 
 
@@ -141,8 +156,16 @@ def test_loop_converges_within_theorem_3_6_bound(real_samples_and_patterns, defa
     beam = default_config["model"]["beam_net"]
     bound = math.ceil(3 * beam["tau_m_ms"] / beam["tau_s_ms"])
     times, active, patterns = real_samples_and_patterns
-    result = predictive_coding_loop(times, active, patterns, beam["tau_c_ms"], beta=1.0, pull=0.5,
-                                    max_iterations=100, tolerance=beam["loop"]["tolerance"])
+    result = predictive_coding_loop(
+        times,
+        active,
+        patterns,
+        beam["tau_c_ms"],
+        beta=1.0,
+        pull=0.5,
+        max_iterations=100,
+        tolerance=beam["loop"]["tolerance"],
+    )
     assert bool(result.converged.all())
     assert int(result.iterations.max()) <= bound
 
@@ -152,11 +175,12 @@ def test_loop_energy_never_increases(real_samples_and_patterns, default_config) 
     beam = default_config["model"]["beam_net"]
     times, active, patterns = real_samples_and_patterns
     for pull in (0.1, 0.5, 1.0):
-        result = predictive_coding_loop(times, active, patterns, beam["tau_c_ms"], beta=1.0, pull=pull,
-                                        max_iterations=12, tolerance=0.0)
+        result = predictive_coding_loop(
+            times, active, patterns, beam["tau_c_ms"], beta=1.0, pull=pull, max_iterations=12, tolerance=0.0
+        )
         steps = result.energies[:, 1:] - result.energies[:, :-1]
         assert float(steps.max()) <= 1e-5
-        assert float(steps.min()) < 0.0   # and it really moves
+        assert float(steps.min()) < 0.0  # and it really moves
 
 
 def test_compiled_loop_matches_the_tensor_reference(real_samples_and_patterns, default_config) -> None:
@@ -167,8 +191,16 @@ def test_compiled_loop_matches_the_tensor_reference(real_samples_and_patterns, d
     beam = default_config["model"]["beam_net"]
     times, active, patterns = real_samples_and_patterns
     for pull in (0.1, 0.5):
-        arguments = (times, active, patterns, beam["tau_c_ms"], 1.0, pull, beam["loop"]["max_iterations"],
-                     beam["loop"]["tolerance"])
+        arguments = (
+            times,
+            active,
+            patterns,
+            beam["tau_c_ms"],
+            1.0,
+            pull,
+            beam["loop"]["max_iterations"],
+            beam["loop"]["tolerance"],
+        )
         fast, reference = predictive_coding_loop(*arguments), predictive_coding_loop_reference(*arguments)
         torch.testing.assert_close(fast.spike_times[active], reference.spike_times[active], rtol=0.0, atol=1e-4)
         assert torch.equal(fast.spike_times[~active], times[~active])

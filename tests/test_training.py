@@ -16,8 +16,18 @@ from beamnet.train import TrainingDiverged, train_model
 def _train(config, caches, out: Path, model: str = "beam_net", seed: int = 0, **kwargs) -> Path:
     encoding = model_encoding(config, model, "digits")
     checkpoint = out / f"{model}_seed={seed}.pt"
-    train_model(config, "digits", model, seed, caches[f"{encoding}/train"], caches[f"{encoding}/val"],
-                checkpoint, out / f"{model}_seed={seed}_history.csv", threads=1, **kwargs)
+    train_model(
+        config,
+        "digits",
+        model,
+        seed,
+        caches[f"{encoding}/train"],
+        caches[f"{encoding}/val"],
+        checkpoint,
+        out / f"{model}_seed={seed}_history.csv",
+        threads=1,
+        **kwargs,
+    )
     return checkpoint
 
 
@@ -69,15 +79,30 @@ def test_checkpoint_records_history_and_provenance(tiny_training_config, digits_
     assert payload["calibration"]["scale"] > 0 and payload["calibration"]["power"] > 0
     history = pl.read_csv(tmp_path / "beam_net_seed=0_history.csv")
     assert history.height == epochs
-    assert {"train_loss", "val_loss", "val_accuracy", "val_ece", "val_activity", "val_iterations",
-            "wall_time_s"} <= set(history.columns)
+    assert {
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "val_ece",
+        "val_activity",
+        "val_iterations",
+        "wall_time_s",
+    } <= set(history.columns)
     assert history["val_iterations"].max() <= tiny_training_config["model"]["beam_net"]["loop"]["max_iterations"]
 
 
 def test_caches_from_another_dataset_are_refused(tiny_training_config, digits_caches, tmp_path) -> None:
     with pytest.raises(ValueError, match="expected 'nmnist'"):
-        train_model(tiny_training_config, "nmnist", "ann_mlp", 0, digits_caches["latency/train"],
-                    digits_caches["latency/val"], tmp_path / "x.pt", tmp_path / "x.csv")
+        train_model(
+            tiny_training_config,
+            "nmnist",
+            "ann_mlp",
+            0,
+            digits_caches["latency/train"],
+            digits_caches["latency/val"],
+            tmp_path / "x.pt",
+            tmp_path / "x.csv",
+        )
 
 
 def test_best_validation_epoch_is_kept(tiny_training_config, digits_caches, tmp_path) -> None:
@@ -103,8 +128,9 @@ def test_epoch_comparison_rule() -> None:
     assert not training.is_better_epoch({"accuracy": 0.5, "loss": 1.0}, {"accuracy": 0.5, "loss": 1.0})
 
 
-def test_calibration_fits_scale_and_power_without_changing_predictions(tiny_training_config, digits_caches,
-                                                                      tmp_path) -> None:
+def test_calibration_fits_scale_and_power_without_changing_predictions(
+    tiny_training_config, digits_caches, tmp_path
+) -> None:
     """BEAM-Net's calibration map alpha = alpha_0 + eta * s * e**gamma is fitted on val by NLL:
     its val NLL is no worse than the best scale alone (gamma = 1) and the predicted classes
     are unchanged."""
@@ -134,8 +160,9 @@ def test_calibration_fits_scale_and_power_without_changing_predictions(tiny_trai
     assert torch.equal(prediction, scale_only_prediction)
 
 
-def test_calibration_fits_the_monte_carlo_predictive_that_evaluation_reports(tiny_training_config, digits_caches,
-                                                                           tmp_path) -> None:
+def test_calibration_fits_the_monte_carlo_predictive_that_evaluation_reports(
+    tiny_training_config, digits_caches, tmp_path
+) -> None:
     """With P passes, the map is fitted to evaluation's predictive, the mean over P passes of
     sampled spikes: on those same draws its NLL is no worse than that of the map fitted to the
     mean-field pass, and the same generator seed gives the same map."""
@@ -150,17 +177,34 @@ def test_calibration_fits_the_monte_carlo_predictive_that_evaluation_reports(tin
     def monte_carlo_nll() -> float:
         generator = torch.Generator().manual_seed(7)
         with torch.no_grad():
-            probabilities = sum(model(val.spike_times, val.active, stochastic=True, generator=generator).probabilities
-                                for _ in range(passes)) / passes
+            probabilities = (
+                sum(
+                    model(val.spike_times, val.active, stochastic=True, generator=generator).probabilities
+                    for _ in range(passes)
+                )
+                / passes
+            )
         return float(-torch.log(probabilities.gather(1, val.labels[:, None])).mean())
 
-    mean_field = training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val))
+    training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val))  # the mean-field map
     mean_field_nll = monte_carlo_nll()
-    sampled = training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val), passes=passes,
-                                 generator=torch.Generator().manual_seed(7))
+    sampled = training.calibrate(
+        model,
+        val,
+        tiny_training_config["train"],
+        batch_size=len(val),
+        passes=passes,
+        generator=torch.Generator().manual_seed(7),
+    )
     sampled_nll = monte_carlo_nll()
-    again = training.calibrate(model, val, tiny_training_config["train"], batch_size=len(val), passes=passes,
-                               generator=torch.Generator().manual_seed(7))
+    again = training.calibrate(
+        model,
+        val,
+        tiny_training_config["train"],
+        batch_size=len(val),
+        passes=passes,
+        generator=torch.Generator().manual_seed(7),
+    )
     assert sampled == again
     assert sampled_nll <= mean_field_nll + 1e-9
 
@@ -173,8 +217,10 @@ def test_resume_state_of_another_checkpoint_format_is_ignored(tiny_training_conf
     resume = partial.with_name(partial.name + ".resume")
     state = torch.load(resume, weights_only=False)
     state["format_version"] = training.CHECKPOINT_FORMAT - 1
-    state["model_state"] = {key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
-                            for key, value in state["model_state"].items()}
+    state["model_state"] = {
+        key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
+        for key, value in state["model_state"].items()
+    }
     torch.save(state, resume)
     resumed = _train(tiny_training_config, digits_caches, tmp_path / "cut")
     assert resumed.read_bytes() == reference.read_bytes()

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from conftest import tiny_config
 
 from beamnet.config import ConfigError, dataset_config, model_encoding
 from beamnet.models.encoder import load_cache
@@ -22,6 +23,8 @@ from beamnet.tuning import (
     apply_overrides,
     choose_winners,
     fold_roles,
+    model_comparison,
+    pareto_front,
     run_fold,
     stratified_folds,
     summarise_folds,
@@ -29,11 +32,7 @@ from beamnet.tuning import (
     tuning_jobs,
     variant_config,
     write_record,
-    model_comparison,
-    pareto_front,
 )
-
-from conftest import tiny_config
 
 
 def test_folds_are_stratified_deterministic_and_cover_every_sample() -> None:
@@ -44,9 +43,9 @@ def test_folds_are_stratified_deterministic_and_cover_every_sample() -> None:
     assert set(np.unique(folds)) == set(range(5))
     for label in np.unique(labels):
         sizes = np.bincount(folds[labels == label], minlength=5)
-        assert sizes.max() - sizes.min() <= 1          # round robin within every class
+        assert sizes.max() - sizes.min() <= 1  # round robin within every class
     sizes = np.bincount(folds, minlength=5)
-    assert sizes.max() - sizes.min() <= 1              # and across classes
+    assert sizes.max() - sizes.min() <= 1  # and across classes
 
 
 def test_fold_roles_partition_the_samples() -> None:
@@ -81,7 +80,7 @@ def test_overrides_name_the_nearest_key_and_keep_types(default_config) -> None:
     before = default_config["model"]["beam_net"]["w_inh"]
     changed = apply_overrides(default_config, {"model.beam_net.w_inh": before + 1.5}, "strong")
     assert changed["model"]["beam_net"]["w_inh"] == before + 1.5
-    assert default_config["model"]["beam_net"]["w_inh"] == before       # the input is not modified
+    assert default_config["model"]["beam_net"]["w_inh"] == before  # the input is not modified
     with pytest.raises(ConfigError, match="nearest valid key: 'model.beam_net.w_inh'"):
         apply_overrides(default_config, {"model.beam_net.w_inhib": 4.0}, "typo")
     with pytest.raises(ConfigError, match="expected a float"):
@@ -117,25 +116,28 @@ def test_dataset_settings_apply_to_that_dataset_only(default_config) -> None:
 def _grid_config(base, models: dict[str, list[str]], variants: dict[str, dict]) -> dict:
     config = copy.deepcopy(base)
     config["tuning"].update(grid="test", folds=3)
-    config["tuning"]["grids"] = {"test": {"datasets": ["digits", "nmnist"], "seeds": [0], "models": models,
-                                          "variants": variants}}
+    config["tuning"]["grids"] = {
+        "test": {"datasets": ["digits", "nmnist"], "seeds": [0], "models": models, "variants": variants}
+    }
     return config
 
 
 def test_jobs_skip_variants_that_change_nothing(default_config) -> None:
     """On nmnist the auto encoding is already the latency code, so a latency variant is the default."""
-    config = _grid_config(default_config, {"beam_net": ["latency_code", "w_inh_4"], "ann_mlp": []},
-                          {"latency_code": {"model.beam_net.encoding": "latency"},
-                           "w_inh_4": {"model.beam_net.w_inh": 4.0}})
+    config = _grid_config(
+        default_config,
+        {"beam_net": ["latency_code", "w_inh_4"], "ann_mlp": []},
+        {"latency_code": {"model.beam_net.encoding": "latency"}, "w_inh_4": {"model.beam_net.w_inh": 4.0}},
+    )
     jobs = tuning_jobs(config, ["digits", "nmnist"], ["beam_net", "ann_mlp", "rate_snn"])
     by_variant = {(job.dataset, job.model, job.variant) for job in jobs}
     assert model_encoding(config, "beam_net", "nmnist") == "latency"
     assert ("nmnist", "beam_net", "latency_code") not in by_variant
-    assert ("digits", "beam_net", "latency_code") in by_variant      # population code by default there
+    assert ("digits", "beam_net", "latency_code") in by_variant  # population code by default there
     assert ("digits", "beam_net", "w_inh_4") in by_variant
     assert ("digits", "ann_mlp", DEFAULT_VARIANT) in by_variant
-    assert not any(job.model == "rate_snn" for job in jobs)          # not in the grid's models
-    assert len(jobs) == len(by_variant) * 3                          # three folds x one seed each
+    assert not any(job.model == "rate_snn" for job in jobs)  # not in the grid's models
+    assert len(jobs) == len(by_variant) * 3  # three folds x one seed each
     unknown = _grid_config(default_config, {"beam_net": ["missing"]}, {})
     with pytest.raises(ConfigError, match="unknown variants \\['missing'\\]"):
         tuning_jobs(unknown, ["digits"], ["beam_net"])
@@ -147,17 +149,32 @@ def _fold_table(differences: dict[str, list[float]], base: float = 0.8) -> pl.Da
     rows = []
     for variant, gains in differences.items():
         for fold, gain in enumerate(gains):
-            rows.append({"dataset": "digits", "model": "beam_net", "variant": variant, "fold": fold, "seed": 0,
-                         "accuracy": base + gain + 0.01 * fold, "ece": 0.05, "nll": 0.5, "activity": 0.03,
-                         "energy_nj": 100.0})
+            rows.append(
+                {
+                    "dataset": "digits",
+                    "model": "beam_net",
+                    "variant": variant,
+                    "fold": fold,
+                    "seed": 0,
+                    "accuracy": base + gain + 0.01 * fold,
+                    "ece": 0.05,
+                    "nll": 0.5,
+                    "activity": 0.03,
+                    "energy_nj": 100.0,
+                }
+            )
     return pl.DataFrame(rows)
 
 
 def test_a_variant_wins_only_with_a_paired_gain_above_zero() -> None:
     """Fold-to-fold variation is shared (0.01 per fold), so the paired gain is what decides."""
-    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5,
-                         "steady": [0.02, 0.021, 0.019, 0.02, 0.022],        # small, consistent: wins
-                         "noisy": [0.09, -0.05, 0.08, -0.04, 0.05]})          # larger mean, interval straddles 0
+    folds = _fold_table(
+        {
+            DEFAULT_VARIANT: [0.0] * 5,
+            "steady": [0.02, 0.021, 0.019, 0.02, 0.022],  # small, consistent: wins
+            "noisy": [0.09, -0.05, 0.08, -0.04, 0.05],
+        }
+    )  # larger mean, interval straddles 0
     summary = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "paired_improvement")
     winner = summary.filter(pl.col("winner"))["variant"].to_list()
     assert winner == ["steady"]
@@ -169,8 +186,9 @@ def test_a_variant_wins_only_with_a_paired_gain_above_zero() -> None:
 
 
 def test_the_default_stays_when_no_gain_is_resolved() -> None:
-    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5, "worse": [-0.02] * 4 + [-0.021],
-                         "noisy": [0.03, -0.03, 0.02, -0.02, 0.01]})
+    folds = _fold_table(
+        {DEFAULT_VARIANT: [0.0] * 5, "worse": [-0.02] * 4 + [-0.021], "noisy": [0.03, -0.03, 0.02, -0.02, 0.01]}
+    )
     summary = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "paired_improvement")
     assert summary.filter(pl.col("winner"))["variant"].to_list() == [DEFAULT_VARIANT]
     with pytest.raises(ConfigError, match="tuning.rule"):
@@ -181,11 +199,15 @@ def test_improvement_then_energy_takes_the_cheapest_of_the_tied_improvements() -
     """Two variants beat the default (resolved); they are tied with each other, so the cheaper
     wins. A cheap variant that does not beat the default, and a cheap improvement that the
     leader beats (resolved), are both passed over."""
-    folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5,
-                         "accurate": [0.05, 0.052, 0.048, 0.05, 0.051],
-                         "cheap_tie": [0.05, 0.047, 0.053, 0.049, 0.052],     # tied with "accurate"
-                         "cheap_worse": [0.02, 0.021, 0.019, 0.02, 0.022],    # beats default, loses to leader
-                         "cheap_unproven": [0.03, -0.03, 0.02, -0.02, 0.01]})  # does not beat the default
+    folds = _fold_table(
+        {
+            DEFAULT_VARIANT: [0.0] * 5,
+            "accurate": [0.05, 0.052, 0.048, 0.05, 0.051],
+            "cheap_tie": [0.05, 0.047, 0.053, 0.049, 0.052],  # tied with "accurate"
+            "cheap_worse": [0.02, 0.021, 0.019, 0.02, 0.022],  # beats default, loses to leader
+            "cheap_unproven": [0.03, -0.03, 0.02, -0.02, 0.01],
+        }
+    )  # does not beat the default
     energy = {DEFAULT_VARIANT: 100.0, "accurate": 90.0, "cheap_tie": 20.0, "cheap_worse": 5.0, "cheap_unproven": 1.0}
     folds = folds.with_columns(energy_nj=pl.col("variant").replace_strict(energy, return_dtype=pl.Float64))
     summary = choose_winners(summarise_folds(folds, "accuracy"), "accuracy", "improvement_then_energy", folds)
@@ -203,8 +225,9 @@ def test_improvement_then_energy_takes_the_cheapest_of_the_tied_improvements() -
 
 def test_lower_is_better_metrics_invert_the_rule() -> None:
     folds = _fold_table({DEFAULT_VARIANT: [0.0] * 5, "calibrated": [0.0] * 5})
-    folds = folds.with_columns(ece=pl.when(pl.col("variant") == "calibrated")
-                               .then(0.02 + 0.001 * pl.col("fold")).otherwise(0.05))
+    folds = folds.with_columns(
+        ece=pl.when(pl.col("variant") == "calibrated").then(0.02 + 0.001 * pl.col("fold")).otherwise(0.05)
+    )
     summary = choose_winners(summarise_folds(folds, "ece"), "ece", "paired_improvement")
     assert summary.filter(pl.col("winner"))["variant"].to_list() == ["calibrated"]
 
@@ -227,11 +250,19 @@ def test_one_fold_job_trains_scores_and_records(_default_config, digits_caches, 
     assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["ece"] <= 1.0
     assert b"provenance" in pq.read_metadata(first).metadata
 
-    outputs = {name: tmp_path / "record" / file for name, file in
-               [("folds_parquet", "folds.parquet"), ("folds_csv", "folds.csv"),
-                ("summary_parquet", "summary.parquet"), ("summary_csv", "summary.csv"),
-                ("winners_csv", "winners.csv"), ("markdown", "tuning.md"),
-                ("comparison_csv", "comparison.csv"), ("pareto_parquet", "pareto.parquet")]}
+    outputs = {
+        name: tmp_path / "record" / file
+        for name, file in [
+            ("folds_parquet", "folds.parquet"),
+            ("folds_csv", "folds.csv"),
+            ("summary_parquet", "summary.parquet"),
+            ("summary_csv", "summary.csv"),
+            ("winners_csv", "winners.csv"),
+            ("markdown", "tuning.md"),
+            ("comparison_csv", "comparison.csv"),
+            ("pareto_parquet", "pareto.parquet"),
+        ]
+    }
     (tmp_path / "record").mkdir()
     write_record(config, [first], outputs)
     assert pl.read_parquet(outputs["folds_parquet"])["fold"].to_list() == [1]
@@ -242,24 +273,32 @@ def test_one_fold_job_trains_scores_and_records(_default_config, digits_caches, 
 
 
 def test_pareto_front_keeps_the_points_no_other_dominates() -> None:
-    points = pl.DataFrame({"dataset": ["d"] * 4 + ["e"], "variant": ["a", "b", "c", "d", "a"],
-                           "accuracy_mean": [0.9, 0.8, 0.85, 0.8, 0.1],
-                           "energy_nj_mean": [100.0, 10.0, 120.0, 20.0, 1000.0]})
+    points = pl.DataFrame(
+        {
+            "dataset": ["d"] * 4 + ["e"],
+            "variant": ["a", "b", "c", "d", "a"],
+            "accuracy_mean": [0.9, 0.8, 0.85, 0.8, 0.1],
+            "energy_nj_mean": [100.0, 10.0, 120.0, 20.0, 1000.0],
+        }
+    )
     front = pareto_front(points)
     # c is beaten by a on both axes, d by b; e's lone point is on its own dataset's front
     assert front["on_front"].to_list() == [True, True, False, False, True]
 
 
 def test_model_comparison_pairs_the_chosen_variants_fold_by_fold() -> None:
-    folds = pl.concat([
-        _fold_table({DEFAULT_VARIANT: [0.0] * 5, "better": [0.05] * 5}),
-        _fold_table({DEFAULT_VARIANT: [0.02, 0.03, 0.02, 0.03, 0.025]}).with_columns(model=pl.lit("ann_mlp")),
-    ])
-    winners = pl.DataFrame({"dataset": ["digits", "digits"], "model": ["beam_net", "ann_mlp"],
-                            "variant": ["better", DEFAULT_VARIANT]})
+    folds = pl.concat(
+        [
+            _fold_table({DEFAULT_VARIANT: [0.0] * 5, "better": [0.05] * 5}),
+            _fold_table({DEFAULT_VARIANT: [0.02, 0.03, 0.02, 0.03, 0.025]}).with_columns(model=pl.lit("ann_mlp")),
+        ]
+    )
+    winners = pl.DataFrame(
+        {"dataset": ["digits", "digits"], "model": ["beam_net", "ann_mlp"], "variant": ["better", DEFAULT_VARIANT]}
+    )
     row = model_comparison(folds, winners).row(0, named=True)
     assert (row["model"], row["n_paired"]) == ("ann_mlp", 5)
-    assert row["accuracy_mean"] == pytest.approx(0.025 - 0.05)      # the ANN trails the chosen BEAM-Net
+    assert row["accuracy_mean"] == pytest.approx(0.025 - 0.05)  # the ANN trails the chosen BEAM-Net
     assert row["accuracy_high"] < 0
 
 
@@ -267,8 +306,9 @@ def test_a_job_refuses_caches_of_another_dataset(_default_config, digits_caches,
     config = tiny_config(_default_config, epochs=1, mc_passes=1)
     job = TuningJob("nmnist", "ann_mlp", DEFAULT_VARIANT, fold=0, seed=0)
     with pytest.raises(ValueError, match="hold dataset 'digits', expected 'nmnist'"):
-        run_fold(config, job, 3, 0, digits_caches["latency/train"], digits_caches["latency/val"],
-                 tmp_path / "row.parquet")
+        run_fold(
+            config, job, 3, 0, digits_caches["latency/train"], digits_caches["latency/val"], tmp_path / "row.parquet"
+        )
     assert not (tmp_path / "row.parquet").exists()
 
 
@@ -280,8 +320,7 @@ def test_a_job_reads_its_own_model_and_the_matching_keys_only(default_config) ->
 
     config = copy.deepcopy(default_config)
     before = {model: job_sections(config, DEFAULT_VARIANT, "nmnist", model) for model in ("beam_net", "ann_mlp")}
-    config["dataset_settings"] = {"nmnist": {"model.ann_mlp.augment.shift_px": 2,
-                                             "model.beam_net.loop.enabled": False}}
+    config["dataset_settings"] = {"nmnist": {"model.ann_mlp.augment.shift_px": 2, "model.beam_net.loop.enabled": False}}
     after = {model: job_sections(config, DEFAULT_VARIANT, "nmnist", model) for model in ("beam_net", "ann_mlp")}
     assert after["beam_net"]["model"]["ann_mlp"] == before["beam_net"]["model"]["ann_mlp"]
     assert after["beam_net"]["model"]["beam_net"]["loop"]["enabled"] is False

@@ -12,15 +12,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from beamnet.config import SPLITS, config_hash
 from conftest import NMNIST_ROOT, nmnist_present
 from workflow_helpers import copy_workflow, default_config_dict, snakemake, write_config
 
-ENCODINGS = {"digits": ("latency", "population", "rate"), "digits_saccade": ("latency", "rate"),
-             "nmnist": ("latency", "rate")}
+from beamnet.config import SPLITS, config_hash
+
+ENCODINGS = {
+    "digits": ("latency", "population", "rate"),
+    "digits_saccade": ("latency", "rate"),
+    "nmnist": ("latency", "rate"),
+}
 
 pytestmark = pytest.mark.workflow
+
 
 def cache_targets(dataset: str, encoding: str) -> list[str]:
     return [f"results/cache/{dataset}/{encoding}/{split}.npz" for split in SPLITS]
@@ -107,15 +111,15 @@ def test_unavailable_nmnist_is_left_out_or_fails(tmp_path: Path) -> None:
     config = default_config_dict()
     missing = str(tmp_path / "no_nmnist_here")
     config["data"]["nmnist"]["root"] = missing
-    result = snakemake("-n", "--forceall", "--nolock", "all", "--configfile",
-                       str(write_config(tmp_path / "skip.yaml", config)))
+    result = snakemake(
+        "-n", "--forceall", "--nolock", "all", "--configfile", str(write_config(tmp_path / "skip.yaml", config))
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert missing in result.stdout and "nmnist" in result.stdout
     assert "results/cache/nmnist/" not in result.stdout
     assert "results/cache/digits/latency/train.npz" in result.stdout
     config["skip_unavailable_datasets"] = False
-    result = snakemake("-n", "--nolock", "all", "--configfile",
-                       str(write_config(tmp_path / "strict.yaml", config)))
+    result = snakemake("-n", "--nolock", "all", "--configfile", str(write_config(tmp_path / "strict.yaml", config)))
     assert result.returncode != 0
     assert missing in result.stdout and "unavailable" in result.stdout
 
@@ -142,8 +146,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config_path = write_config(workdir / "tiny.yaml", config)
     targets = [t for d in datasets for e in ENCODINGS[d] for t in cache_targets(d, e)]
     # targets first: --configfile takes several values
-    result = snakemake("--cores", "2", *targets, "--configfile", str(config_path), cwd=workdir,
-                       timeout=240)
+    result = snakemake("--cores", "2", *targets, "--configfile", str(config_path), cwd=workdir, timeout=240)
     assert result.returncode == 0, result.stdout[-5000:]
     return {"workdir": workdir, "config": config, "datasets": datasets, "log": result.stdout}
 
@@ -161,27 +164,30 @@ def test_tiny_run_caches_exist(tiny_run: dict[str, Any]) -> None:
 def test_tiny_run_caches_load_without_torch(tiny_run: dict[str, Any]) -> None:
     """Caches are plain NumPy: a fresh interpreter that cannot import torch reads them all."""
     paths = sorted(str(p) for p in (tiny_run["workdir"] / "results" / "cache").rglob("*.npz"))
-    script = ("import sys; sys.modules['torch'] = None\n"
-              "import numpy as np\n"
-              "for p in sys.argv[1:]:\n"
-              "    with np.load(p, allow_pickle=False) as d:\n"
-              "        [d[k] for k in d.files]\n"
-              "print(len(sys.argv) - 1)\n")
-    result = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True,
-                            timeout=120)
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np\n"
+        "for p in sys.argv[1:]:\n"
+        "    with np.load(p, allow_pickle=False) as d:\n"
+        "        [d[k] for k in d.files]\n"
+        "print(len(sys.argv) - 1)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) == len(paths) > 0
 
 
-@pytest.mark.parametrize(("dataset", "encoding", "shape"), [
-    ("digits", "latency", [8, 8]),
-    ("digits", "population", [8, 8, 5]),
-    ("digits", "rate", [8, 8]),
-    ("nmnist", "latency", [3, 2, 34, 34]),
-    ("nmnist", "rate", [3, 2, 34, 34]),
-])
-def test_tiny_run_cache_contents(tiny_run: dict[str, Any], dataset: str, encoding: str,
-                                 shape: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("dataset", "encoding", "shape"),
+    [
+        ("digits", "latency", [8, 8]),
+        ("digits", "population", [8, 8, 5]),
+        ("digits", "rate", [8, 8]),
+        ("nmnist", "latency", [3, 2, 34, 34]),
+        ("nmnist", "rate", [3, 2, 34, 34]),
+    ],
+)
+def test_tiny_run_cache_contents(tiny_run: dict[str, Any], dataset: str, encoding: str, shape: list[int]) -> None:
     """Labels and sample ids match the data's length, input_shape is right (rate: packed bits),
     splits partition the manifest, and provenance has git_commit and the step's config hash."""
     if dataset not in tiny_run["datasets"]:
@@ -190,7 +196,7 @@ def test_tiny_run_cache_contents(tiny_run: dict[str, Any], dataset: str, encodin
     config = tiny_run["config"]
     step_hash = config_hash({"data": config["data"], "encoding": config["encoding"]})
     ids_per_split = {}
-    for split, target in zip(SPLITS, cache_targets(dataset, encoding)):
+    for split, target in zip(SPLITS, cache_targets(dataset, encoding), strict=True):
         with np.load(workdir / target) as cache:
             labels, ids = cache["labels"], cache["sample_ids"]
             n = len(labels)
@@ -215,8 +221,13 @@ def test_tiny_run_cache_contents(tiny_run: dict[str, Any], dataset: str, encodin
             assert record["config_hash"] == step_hash
             assert record["split"] == split
             ids_per_split[split] = ids
-    manifest = np.genfromtxt(workdir / "results" / "datasets" / dataset / "manifest.csv",
-                             delimiter=",", names=True, dtype=None, encoding="utf-8")
+    manifest = np.genfromtxt(
+        workdir / "results" / "datasets" / dataset / "manifest.csv",
+        delimiter=",",
+        names=True,
+        dtype=None,
+        encoding="utf-8",
+    )
     for split, ids in ids_per_split.items():
         np.testing.assert_array_equal(np.sort(ids), np.sort(manifest["sample_id"][manifest["split"] == split]))
     all_ids = np.concatenate(list(ids_per_split.values()))

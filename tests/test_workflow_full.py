@@ -11,7 +11,6 @@ import duckdb
 import polars as pl
 import pytest
 import torch
-
 from conftest import NMNIST_ROOT, REPO_ROOT, nmnist_present
 from workflow_helpers import copy_workflow, default_config_dict, snakemake, write_config
 
@@ -22,8 +21,7 @@ TINY = REPO_ROOT / "tests" / "configs" / "tiny.yaml"
 def scheduled_jobs(output: str) -> dict[str, int]:
     """Rule -> job count from a dry run's job stats table."""
     table = output.split("Job stats:")[-1]
-    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M)
-            if rule != "total"}
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M) if rule != "total"}
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +52,14 @@ def test_all_builds_every_stage(tiny_workflow: Path) -> None:
     summary = pl.read_parquet(tiny_workflow / "results/tables/summary.parquet")
     assert summary.height == 3 * len(datasets) and set(summary["n_seeds"]) == {2}
     claims = pl.read_csv(tiny_workflow / "results/tables/claims.csv")
-    assert {"thm_4_1_loop_energy", "thm_3_6_iterations", "prop_3_3_calibration",
-            "eqs_14_15_epistemic_ratio", "eqs_14_15_epistemic_exceeds_aleatoric",
-            "pareto_vs_rate_snn"} <= set(claims["claim"])
+    assert {
+        "thm_4_1_loop_energy",
+        "thm_3_6_iterations",
+        "prop_3_3_calibration",
+        "eqs_14_15_epistemic_ratio",
+        "eqs_14_15_epistemic_exceeds_aleatoric",
+        "pareto_vs_rate_snn",
+    } <= set(claims["claim"])
     assert set(claims["verdict"]) <= {"holds", "fails", "inconclusive"}
     assert (claims["ci_low"].is_null() | (claims["ci_low"] <= claims["measured"] + 1e-12)).all()
     # the tuning record: every job of the tiny grid (digits, 3 folds, seed 0), test never an input
@@ -75,7 +78,7 @@ def test_all_builds_every_stage(tiny_workflow: Path) -> None:
     finally:
         os.chdir(cwd)
     assert rows == 3 * len(datasets)
-    if nmnist_present():   # the Loihi runs (tiny.yaml keeps the default loihi section: nmnist, both models)
+    if nmnist_present():  # the Loihi runs (tiny.yaml keeps the default loihi section: nmnist, both models)
         loihi = pl.read_parquet(tiny_workflow / "results/loihi/summary.parquet")
         assert sorted(loihi["model"].to_list()) == ["beam_net", "rate_snn"]
         assert loihi["reference_mismatches"].to_list() == [0, 0]

@@ -35,8 +35,11 @@ def augmentation_enabled(settings: Mapping[str, Any] | None) -> bool:
     """Whether ``model.<name>.augment`` changes anything (absent or all-zero: off)."""
     if not settings:
         return False
-    return (int(settings.get("shift_px", 0)) > 0 or float(settings.get("time_jitter_ms", 0.0)) > 0.0
-            or float(settings.get("drop_fraction", 0.0)) > 0.0)
+    return (
+        int(settings.get("shift_px", 0)) > 0
+        or float(settings.get("time_jitter_ms", 0.0)) > 0.0
+        or float(settings.get("drop_fraction", 0.0)) > 0.0
+    )
 
 
 def _shift(values: torch.Tensor, offsets: torch.Tensor, input_shape: tuple[int, ...], leading: int) -> torch.Tensor:
@@ -45,13 +48,13 @@ def _shift(values: torch.Tensor, offsets: torch.Tensor, input_shape: tuple[int, 
     ``values`` is (B, *lead, D) with ``leading`` extra axes before the inputs (time steps of
     rate caches); D unflattens to ``input_shape``."""
     batch = values.shape[0]
-    grid = values.reshape(batch, *values.shape[1:1 + leading], *input_shape)
+    grid = values.reshape(batch, *values.shape[1 : 1 + leading], *input_shape)
     axis_y, axis_x = (axis + 1 + leading for axis in spatial_axes(input_shape))
     reach = int(offsets.abs().max()) if offsets.numel() else 0
     if reach == 0:
         return values
     pad = [0, 0] * grid.dim()
-    for axis in (axis_y, axis_x):     # torch.nn.functional.pad lists the last axis first
+    for axis in (axis_y, axis_x):  # torch.nn.functional.pad lists the last axis first
         pad[2 * (grid.dim() - 1 - axis)] = reach
         pad[2 * (grid.dim() - 1 - axis) + 1] = reach
     padded = torch.nn.functional.pad(grid.to(torch.float32) if grid.dtype == torch.bool else grid, pad)
@@ -65,8 +68,9 @@ def _shift(values: torch.Tensor, offsets: torch.Tensor, input_shape: tuple[int, 
     return shifted.reshape(values.shape)
 
 
-def augment_batch(batch: EncodedSplit, settings: Mapping[str, Any], generator: torch.Generator,
-                  where: str = "model.<name>.augment") -> EncodedSplit:
+def augment_batch(
+    batch: EncodedSplit, settings: Mapping[str, Any], generator: torch.Generator, where: str = "model.<name>.augment"
+) -> EncodedSplit:
     """``batch`` with ``model.<name>.augment``'s shift, jitter and drop applied (module docstring).
 
     Raises
@@ -108,6 +112,6 @@ def augment_batch(batch: EncodedSplit, settings: Mapping[str, Any], generator: t
             intensity = torch.where(active, intensity, torch.zeros_like(intensity))
         elif spikes is not None:
             spikes = spikes & (torch.rand(spikes.shape, generator=generator) >= drop)
-    if spikes is not None:      # a rate cache's intensity is its spikes' mean (beamnet.models.encoder)
+    if spikes is not None:  # a rate cache's intensity is its spikes' mean (beamnet.models.encoder)
         intensity = spikes.to(torch.float32).mean(1)
     return replace(batch, spike_times=spike_times, active=active, intensity=intensity, spikes=spikes)

@@ -34,8 +34,9 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     elif args.dataset == "digits_saccade":
         if not args.digits_manifest or not args.digits_images:
             raise ConfigError("prepare digits_saccade needs --digits-manifest and --digits-images")
-        prepare.prepare_digits_saccade(config, Path(args.digits_manifest), Path(args.digits_images),
-                                       Path(args.manifest), Path(args.output))
+        prepare.prepare_digits_saccade(
+            config, Path(args.digits_manifest), Path(args.digits_images), Path(args.manifest), Path(args.output)
+        )
     else:
         prepare.prepare_nmnist(config, Path(args.manifest), Path(args.output))
     log.info("prepared %s -> %s, %s", args.dataset, args.manifest, args.output)
@@ -45,8 +46,9 @@ def cmd_encode(args: argparse.Namespace) -> None:
     from beamnet.encoding import encode_dataset
 
     config = _config(args)
-    encode_dataset(config, args.dataset, args.encoding, Path(args.source), Path(args.manifest),
-                   [Path(p) for p in args.outputs])
+    encode_dataset(
+        config, args.dataset, args.encoding, Path(args.source), Path(args.manifest), [Path(p) for p in args.outputs]
+    )
     log.info("encoded %s/%s -> %s", args.dataset, args.encoding, ", ".join(args.outputs))
 
 
@@ -54,9 +56,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     from beamnet.train import train_model
 
     config = _config(args)
-    train_model(config, args.dataset, args.model, args.seed, Path(args.train_cache),
-                Path(args.val_cache), Path(args.checkpoint), Path(args.history),
-                threads=args.threads, stop_after_epochs=args.stop_after_epochs)
+    train_model(
+        config,
+        args.dataset,
+        args.model,
+        args.seed,
+        Path(args.train_cache),
+        Path(args.val_cache),
+        Path(args.checkpoint),
+        Path(args.history),
+        threads=args.threads,
+        stop_after_epochs=args.stop_after_epochs,
+    )
     log.info("trained %s on %s, seed %d -> %s", args.model, args.dataset, args.seed, args.checkpoint)
 
 
@@ -64,8 +75,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from beamnet.evaluate import evaluate_checkpoint
 
     config = _config(args)
-    evaluate_checkpoint(config, args.dataset, args.model, args.seed, Path(args.checkpoint),
-                        Path(args.test_cache), Path(args.output))
+    evaluate_checkpoint(
+        config, args.dataset, args.model, args.seed, Path(args.checkpoint), Path(args.test_cache), Path(args.output)
+    )
     log.info("evaluated %s -> %s", args.checkpoint, args.output)
 
 
@@ -75,13 +87,25 @@ def cmd_summarise(args: argparse.Namespace) -> None:
 
     config = _config(args)
     out = Path(args.out_dir)
-    outputs = {"per_seed_parquet": out / "metrics_per_seed.parquet", "per_seed_csv": out / "metrics_per_seed.csv",
-               "summary_parquet": out / "summary.parquet", "summary_csv": out / "summary.csv",
-               "summary_md": out / "summary.md", "claims_csv": out / "claims.csv",
-               "quality_parquet": out / "uncertainty_quality.parquet", "quality_csv": out / "uncertainty_quality.csv",
-               "targets_parquet": out / "training_targets.parquet", "targets_csv": out / "training_targets.csv"}
-    write_tables(config, [Path(p) for p in args.predictions], [Path(p) for p in args.histories],
-                 theory_bound_iterations(config), outputs)
+    outputs = {
+        "per_seed_parquet": out / "metrics_per_seed.parquet",
+        "per_seed_csv": out / "metrics_per_seed.csv",
+        "summary_parquet": out / "summary.parquet",
+        "summary_csv": out / "summary.csv",
+        "summary_md": out / "summary.md",
+        "claims_csv": out / "claims.csv",
+        "quality_parquet": out / "uncertainty_quality.parquet",
+        "quality_csv": out / "uncertainty_quality.csv",
+        "targets_parquet": out / "training_targets.parquet",
+        "targets_csv": out / "training_targets.csv",
+    }
+    write_tables(
+        config,
+        [Path(p) for p in args.predictions],
+        [Path(p) for p in args.histories],
+        theory_bound_iterations(config),
+        outputs,
+    )
     log.info("wrote tables under %s", out)
 
 
@@ -89,8 +113,16 @@ def cmd_tune_fold(args: argparse.Namespace) -> None:
     from beamnet.tuning import TuningJob, run_fold
 
     job = TuningJob(args.dataset, args.model, args.variant, args.fold, args.seed)
-    run_fold(_config(args), job, args.folds, args.split_seed, Path(args.train_cache), Path(args.val_cache),
-             Path(args.output), threads=args.threads)
+    run_fold(
+        _config(args),
+        job,
+        args.folds,
+        args.split_seed,
+        Path(args.train_cache),
+        Path(args.val_cache),
+        Path(args.output),
+        threads=args.threads,
+    )
     log.info("tuned %s -> %s", job, args.output)
 
 
@@ -98,10 +130,16 @@ def cmd_tune_record(args: argparse.Namespace) -> None:
     from beamnet.tuning import write_record
 
     out = Path(args.out_dir)
-    outputs = {"folds_parquet": out / "folds.parquet", "folds_csv": out / "folds.csv",
-               "summary_parquet": out / "summary.parquet", "summary_csv": out / "summary.csv",
-               "winners_csv": out / "winners.csv", "markdown": out / "tuning.md",
-               "comparison_csv": out / "comparison.csv", "pareto_parquet": out / "pareto.parquet"}
+    outputs = {
+        "folds_parquet": out / "folds.parquet",
+        "folds_csv": out / "folds.csv",
+        "summary_parquet": out / "summary.parquet",
+        "summary_csv": out / "summary.csv",
+        "winners_csv": out / "winners.csv",
+        "markdown": out / "tuning.md",
+        "comparison_csv": out / "comparison.csv",
+        "pareto_parquet": out / "pareto.parquet",
+    }
     write_record(_config(args), [Path(p) for p in args.folds], outputs)
     log.info("wrote the tuning record under %s", out)
 
@@ -131,17 +169,31 @@ def cmd_paper_values(args: argparse.Namespace) -> None:
     from beamnet.paper import write_paper_inputs
 
     manifests = {Path(p).parent.name: Path(p) for p in args.manifests}
-    write_paper_inputs(_config(args), Path(args.tables_dir), manifests, Path(args.values), Path(args.tables_out),
-                       Path(args.tuning_dir) if args.tuning_dir else None)
+    write_paper_inputs(
+        _config(args),
+        Path(args.tables_dir),
+        manifests,
+        Path(args.values),
+        Path(args.tables_out),
+        Path(args.tuning_dir) if args.tuning_dir else None,
+    )
     log.info("wrote %s and tables under %s", args.values, args.tables_out)
 
 
 def cmd_paper_render(args: argparse.Namespace) -> None:
     from beamnet.paper import render_report
 
-    renderer = render_report(Path(args.source), Path(args.values), Path(args.tables_dir), Path(args.captions_dir),
-                             args.sections, Path(args.lua_filter), Path(args.output), Path(args.build_dir),
-                             renderer=args.renderer)
+    renderer = render_report(
+        Path(args.source),
+        Path(args.values),
+        Path(args.tables_dir),
+        Path(args.captions_dir),
+        args.sections,
+        Path(args.lua_filter),
+        Path(args.output),
+        Path(args.build_dir),
+        renderer=args.renderer,
+    )
     log.info("rendered %s with %s", args.output, renderer)
 
 
@@ -186,8 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--history", required=True)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--stop-after-epochs", type=int, default=None,
-                   help="stop early leaving the resume state (for testing resumption)")
+    p.add_argument(
+        "--stop-after-epochs",
+        type=int,
+        default=None,
+        help="stop early leaving the resume state (for testing resumption)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="checkpoint + test cache -> per-sample predictions (Parquet)")
@@ -197,8 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("summarise", help="predictions + histories -> metric, summary, uncertainty-quality, "
-                                         "training-target and claims tables (with bootstrap intervals)")
+    p = sub.add_parser(
+        "summarise",
+        help="predictions + histories -> metric, summary, uncertainty-quality, "
+        "training-target and claims tables (with bootstrap intervals)",
+    )
     add_config(p)
     p.add_argument("--predictions", required=True, nargs="+")
     p.add_argument("--histories", required=True, nargs="+")
@@ -276,12 +335,21 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- energy sweep (Eq. 25) and Loihi -----------------------------------------------
 
+
 def cmd_energy_point(args: argparse.Namespace) -> None:
     from beamnet.energy_sweep import write_point
 
     config = _config(args)
-    write_point(config, args.dataset, args.n_patterns, Path(args.train_cache), Path(args.val_cache),
-                Path(args.test_cache), Path(args.output), threads=args.threads)
+    write_point(
+        config,
+        args.dataset,
+        args.n_patterns,
+        Path(args.train_cache),
+        Path(args.val_cache),
+        Path(args.test_cache),
+        Path(args.output),
+        threads=args.threads,
+    )
     log.info("energy point %s N=%d -> %s", args.dataset, args.n_patterns, args.output)
 
 
@@ -297,8 +365,15 @@ def cmd_loihi_export(args: argparse.Namespace) -> None:
 
     config = _config(args)
     export = export_beam_net if args.model == "beam_net" else export_rate_snn
-    info = export(config, args.dataset, args.seed, Path(args.checkpoint), Path(args.test_cache),
-                  Path(args.network), Path(args.inputs))
+    info = export(
+        config,
+        args.dataset,
+        args.seed,
+        Path(args.checkpoint),
+        Path(args.test_cache),
+        Path(args.network),
+        Path(args.inputs),
+    )
     log.info("exported %s -> %s, %s (%s)", args.checkpoint, args.network, args.inputs, info)
 
 

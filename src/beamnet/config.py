@@ -57,8 +57,10 @@ def model_encoding(config: Mapping[str, Any], model: str, dataset: str) -> str:
     if chosen == "auto":
         return "population" if "population" in available else "latency"
     if chosen not in available:
-        raise ConfigError(f"model.{model}.encoding: '{chosen}' is not available for dataset '{dataset}': "
-                          f"expected 'auto' or one of {list(available)}")
+        raise ConfigError(
+            f"model.{model}.encoding: '{chosen}' is not available for dataset '{dataset}': "
+            f"expected 'auto' or one of {list(available)}"
+        )
     return chosen
 
 
@@ -95,12 +97,14 @@ def get_key(config: Mapping[str, Any], dotted_key: str) -> Any:
 
 def _nearest_key(config: Mapping[str, Any], dotted_key: str) -> str:
     """The existing dotted key closest to ``dotted_key`` (for error messages)."""
+
     def walk(node: Mapping[str, Any], prefix: str) -> Iterator[str]:
         for key, value in node.items():
             name = f"{prefix}{key}"
             yield name
             if isinstance(value, Mapping):
                 yield from walk(value, name + ".")
+
     matches = difflib.get_close_matches(dotted_key, list(walk(config, "")), n=1, cutoff=0.0)
     return matches[0] if matches else "?"
 
@@ -121,17 +125,24 @@ def apply_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any], var
         try:
             current = get_key(result, dotted_key)
         except ConfigError:
-            raise ConfigError(f"{where}: config key '{dotted_key}' does not exist "
-                              f"(nearest valid key: '{_nearest_key(config, dotted_key)}')") from None
+            raise ConfigError(
+                f"{where}: config key '{dotted_key}' does not exist "
+                f"(nearest valid key: '{_nearest_key(config, dotted_key)}')"
+            ) from None
         if isinstance(current, Mapping):
             raise ConfigError(f"{where}: config key '{dotted_key}' is a section; expected a leaf key")
         numeric = (int, float)
-        same_kind = (isinstance(value, numeric) and isinstance(current, numeric)
-                     and not isinstance(value, bool) and not isinstance(current, bool)) \
-            or type(value) is type(current)
+        same_kind = (
+            isinstance(value, numeric)
+            and isinstance(current, numeric)
+            and not isinstance(value, bool)
+            and not isinstance(current, bool)
+        ) or type(value) is type(current)
         if not same_kind:
-            raise ConfigError(f"{where}: config key '{dotted_key}' = {value!r}: expected a "
-                              f"{type(current).__name__} like the configured {current!r}")
+            raise ConfigError(
+                f"{where}: config key '{dotted_key}' = {value!r}: expected a "
+                f"{type(current).__name__} like the configured {current!r}"
+            )
         *parents, leaf = dotted_key.split(".")
         node = result
         for part in parents:
@@ -185,30 +196,64 @@ def check_theory(config: Mapping[str, Any]) -> None:
     """
     if "encoding" in config:
         tau, t_ref = get_key(config, "encoding.tau_ms"), get_key(config, "encoding.t_ref_ms")
-        _require(tau <= t_ref, "encoding.tau_ms", tau, f"tau <= T_ref = {t_ref}",
-                 "Eq. 7: t_i = T_ref - tau * xi_i must stay >= 0 for xi_i in [0, 1]")
+        _require(
+            tau <= t_ref,
+            "encoding.tau_ms",
+            tau,
+            f"tau <= T_ref = {t_ref}",
+            "Eq. 7: t_i = T_ref - tau * xi_i must stay >= 0 for xi_i in [0, 1]",
+        )
     if "train" in config:
         target = get_key(config, "train.sparsity_target")
-        _require(0.0 < target < 1.0, "train.sparsity_target", target, "a fraction in (0, 1)",
-                 "sparsity target of active patterns, Lennie 2003: 1-5 %")
+        _require(
+            0.0 < target < 1.0,
+            "train.sparsity_target",
+            target,
+            "a fraction in (0, 1)",
+            "sparsity target of active patterns, Lennie 2003: 1-5 %",
+        )
     if "model" not in config:
         return
     beam = get_key(config, "model.beam_net")
     w_inh = beam["w_inh"]
-    _require(w_inh > 2.0 or not beam.get("lateral_inhibition", True), "model.beam_net.w_inh", w_inh, "w_inh > 2",
-             "Proposition 3.3: normalised firing rates approach the posterior only with w_inh > 2")
+    _require(
+        w_inh > 2.0 or not beam.get("lateral_inhibition", True),
+        "model.beam_net.w_inh",
+        w_inh,
+        "w_inh > 2",
+        "Proposition 3.3: normalised firing rates approach the posterior only with w_inh > 2",
+    )
     delta = beam["delta"]
-    _require(delta > 0.0, "model.beam_net.delta", delta, "Delta > 0",
-             "Eq. 9: P(spike | V) = sigmoid((V - theta) / Delta) needs a positive Delta")
+    _require(
+        delta > 0.0,
+        "model.beam_net.delta",
+        delta,
+        "Delta > 0",
+        "Eq. 9: P(spike | V) = sigmoid((V - theta) / Delta) needs a positive Delta",
+    )
     bound = math.ceil(3.0 * beam["tau_m_ms"] / beam["tau_s_ms"])
     l_max = beam["loop"]["max_iterations"]
-    _require(l_max >= bound or not beam["loop"].get("enabled", True), "model.beam_net.loop.max_iterations", l_max,
-             f">= ceil(3 tau_m / tau_s) = {bound}",
-             "Theorem 3.6: the loop converges within ceil(3 tau_m / tau_s) iterations")
-    _require(beam["alpha_0"] > 0.0, "model.beam_net.alpha_0", beam["alpha_0"], "alpha_0 > 0",
-             "Eq. 12: Dirichlet concentrations must be positive")
-    _require(beam["eta"] > 0.0, "model.beam_net.eta", beam["eta"], "eta > 0",
-             "Eq. 12: alpha_j = alpha_0 + eta * evidence_j needs a positive evidence gain")
+    _require(
+        l_max >= bound or not beam["loop"].get("enabled", True),
+        "model.beam_net.loop.max_iterations",
+        l_max,
+        f">= ceil(3 tau_m / tau_s) = {bound}",
+        "Theorem 3.6: the loop converges within ceil(3 tau_m / tau_s) iterations",
+    )
+    _require(
+        beam["alpha_0"] > 0.0,
+        "model.beam_net.alpha_0",
+        beam["alpha_0"],
+        "alpha_0 > 0",
+        "Eq. 12: Dirichlet concentrations must be positive",
+    )
+    _require(
+        beam["eta"] > 0.0,
+        "model.beam_net.eta",
+        beam["eta"],
+        "eta > 0",
+        "Eq. 12: alpha_j = alpha_0 + eta * evidence_j needs a positive evidence gain",
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -311,8 +356,7 @@ def check_known_keys(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH)
         raise ConfigError(f"config key '{key}' is not a known key (nearest valid key: '{nearest}'){more}")
 
 
-def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH,
-                    sections_only: bool = False) -> None:
+def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH, sections_only: bool = False) -> None:
     """Validate ``config`` against the workflow's JSON schema (the one Snakemake uses).
 
     With ``sections_only`` the top-level sections are not required (a workflow step receives
@@ -321,7 +365,7 @@ def validate_schema(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH,
     import jsonschema
 
     check_known_keys(config, schema_path)
-    schema = dict(_read_schema(schema_path))      # a copy: the cached schema is shared
+    schema = dict(_read_schema(schema_path))  # a copy: the cached schema is shared
     if sections_only:
         schema.pop("required", None)
     validator = jsonschema.Draft202012Validator(schema)

@@ -40,8 +40,7 @@ from beamnet.provenance import provenance_json
 MICROSECONDS_PER_MS = 1000.0
 
 
-def latency_code(intensity: np.ndarray, t_ref: float, tau: float,
-                 floor: float) -> tuple[np.ndarray, np.ndarray]:
+def latency_code(intensity: np.ndarray, t_ref: float, tau: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
     """Eq. 7: spike times t = T_ref - tau * xi; inputs below ``floor`` are silent.
 
     Returns
@@ -56,8 +55,7 @@ def latency_code(intensity: np.ndarray, t_ref: float, tau: float,
     return spike_times, active
 
 
-def latency_to_intensity(spike_times: np.ndarray, active: np.ndarray, t_ref: float,
-                         tau: float) -> np.ndarray:
+def latency_to_intensity(spike_times: np.ndarray, active: np.ndarray, t_ref: float, tau: float) -> np.ndarray:
     """Invert Eq. 7: xi = (T_ref - t) / tau for firing inputs, 0 for silent ones."""
     return np.where(active, (t_ref - np.where(active, spike_times, t_ref)) / tau, 0.0).astype(np.float32)
 
@@ -76,21 +74,29 @@ def event_window_index(events: np.ndarray, time_windows: int, duration_us: float
     return window, inside
 
 
-def event_bins(events: np.ndarray, sensor_size: Sequence[int], time_windows: int, duration_us: float
-               ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray]:
+def event_bins(
+    events: np.ndarray, sensor_size: Sequence[int], time_windows: int, duration_us: float
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray]:
     """The (window, polarity, y, x) bin shape, each in-duration event's flat bin index, and every
     event's window and in-duration mask."""
     width, height = int(sensor_size[0]), int(sensor_size[1])
     shape = (time_windows, 2, height, width)
     window, inside = event_window_index(events, time_windows, duration_us)
-    flat = np.ravel_multi_index((window[inside], events["p"][inside].astype(np.int64),
-                                 events["y"][inside].astype(np.int64),
-                                 events["x"][inside].astype(np.int64)), shape)
+    flat = np.ravel_multi_index(
+        (
+            window[inside],
+            events["p"][inside].astype(np.int64),
+            events["y"][inside].astype(np.int64),
+            events["x"][inside].astype(np.int64),
+        ),
+        shape,
+    )
     return shape, flat, window, inside
 
 
-def event_first_latency(events: np.ndarray, sensor_size: Sequence[int], time_windows: int,
-                        duration_us: float, t_ref: float) -> tuple[np.ndarray, np.ndarray]:
+def event_first_latency(
+    events: np.ndarray, sensor_size: Sequence[int], time_windows: int, duration_us: float, t_ref: float
+) -> tuple[np.ndarray, np.ndarray]:
     """First-event latency per window x polarity x pixel, scaled to [0, T_ref] ms.
 
     Returns arrays of shape (time_windows, 2, height, width): spike times (``inf`` where silent)
@@ -105,8 +111,9 @@ def event_first_latency(events: np.ndarray, sensor_size: Sequence[int], time_win
     return spike_times, np.isfinite(spike_times)
 
 
-def event_count_intensity(events: np.ndarray, sensor_size: Sequence[int], time_windows: int,
-                          duration_us: float) -> np.ndarray:
+def event_count_intensity(
+    events: np.ndarray, sensor_size: Sequence[int], time_windows: int, duration_us: float
+) -> np.ndarray:
     """Event counts per window x polarity x pixel, divided by the sample's largest count."""
     shape, flat, _, _ = event_bins(events, sensor_size, time_windows, duration_us)
     counts = np.bincount(flat, minlength=int(np.prod(shape))).astype(np.float32)
@@ -118,9 +125,14 @@ def poisson_spikes(probability: np.ndarray, steps: int, rng: np.random.Generator
     return rng.random((probability.shape[0], steps, probability.shape[1]), dtype=np.float32) < probability[:, None, :]
 
 
-def _encode_block(kind: str, encoding: str, samples: Iterable[Any],
-                  settings: Mapping[str, Any], sensor_size: Sequence[int] | None,
-                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _encode_block(
+    kind: str,
+    encoding: str,
+    samples: Iterable[Any],
+    settings: Mapping[str, Any],
+    sensor_size: Sequence[int] | None,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """Encode the samples of one split (images for ``kind == 'images'``, else event streams)."""
     t_ref, tau, floor = settings["t_ref_ms"], settings["tau_ms"], settings["silence_floor"]
     events_cfg = settings["events"]
@@ -131,24 +143,30 @@ def _encode_block(kind: str, encoding: str, samples: Iterable[Any],
             pop = settings["population"]
             intensity = population_responses(intensity, pop["neurons_per_input"], pop["sigma"])
     elif encoding == "latency":
-        times, active = zip(*(event_first_latency(ev, sensor_size, events_cfg["time_windows"],
-                                                  duration_us, t_ref) for ev in samples))
+        windows = events_cfg["time_windows"]
+        codes = [event_first_latency(ev, sensor_size, windows, duration_us, t_ref) for ev in samples]
+        times, active = zip(*codes, strict=True)
         return {"spike_times": np.stack(times), "active": np.stack(active)}
     else:
-        intensity = np.stack([event_count_intensity(ev, sensor_size, events_cfg["time_windows"],
-                                                    duration_us) for ev in samples])
+        intensity = np.stack(
+            [event_count_intensity(ev, sensor_size, events_cfg["time_windows"], duration_us) for ev in samples]
+        )
     if encoding in ("latency", "population"):
         spike_times, active = latency_code(intensity, t_ref, tau, floor)
         return {"spike_times": spike_times, "active": active}
     rate = settings["rate"]
     flat = intensity.reshape(len(intensity), -1)
     spikes = poisson_spikes(rate["max_rate"] * flat, rate["steps"], rng)
-    return {"spikes": np.packbits(spikes, axis=-1), "n_inputs": np.array(flat.shape[1]),
-            "input_shape_rate": np.array(intensity.shape[1:])}
+    return {
+        "spikes": np.packbits(spikes, axis=-1),
+        "n_inputs": np.array(flat.shape[1]),
+        "input_shape_rate": np.array(intensity.shape[1:]),
+    }
 
 
-def encode_dataset(config: Mapping[str, Any], dataset: str, encoding: str, source: Path,
-                   manifest_path: Path, outputs: Sequence[Path]) -> None:
+def encode_dataset(
+    config: Mapping[str, Any], dataset: str, encoding: str, source: Path, manifest_path: Path, outputs: Sequence[Path]
+) -> None:
     """Encode every split of ``dataset`` and write the three caches atomically (all or none).
 
     Parameters
@@ -159,8 +177,10 @@ def encode_dataset(config: Mapping[str, Any], dataset: str, encoding: str, sourc
         Cache paths for train, val and test, in that order.
     """
     if encoding not in encodings_for(dataset):
-        raise ValueError(f"encoding '{encoding}' is not available for dataset '{dataset}': "
-                         f"expected one of {list(encodings_for(dataset))}")
+        raise ValueError(
+            f"encoding '{encoding}' is not available for dataset '{dataset}': "
+            f"expected one of {list(encodings_for(dataset))}"
+        )
     settings = config["encoding"]
     manifest = read_manifest(manifest_path)
     split_of = manifest["split"].to_numpy()
@@ -175,25 +195,33 @@ def encode_dataset(config: Mapping[str, Any], dataset: str, encoding: str, sourc
         kind, sensor_size = "images", None
         get_sample = lambda i: images[i]  # noqa: E731
     if len(split_of) != len(labels):
-        raise ValueError(f"manifest '{manifest_path}' lists {len(split_of)} samples but "
-                         f"'{source}' holds {len(labels)}: rebuild them together")
+        raise ValueError(
+            f"manifest '{manifest_path}' lists {len(split_of)} samples but "
+            f"'{source}' holds {len(labels)}: rebuild them together"
+        )
     payloads = []
     for split_index, split in enumerate(SPLITS):
         members = np.flatnonzero(split_of == split)
         rng = np.random.default_rng([config["data"]["split_seed"], split_index])
-        block = _encode_block(kind, encoding, (get_sample(i) for i in members),
-                              settings, sensor_size, rng)
+        block = _encode_block(kind, encoding, (get_sample(i) for i in members), settings, sensor_size, rng)
         first = next(iter(block.values()))
         input_shape = block.pop("input_shape_rate", np.array(first.shape[1:]))
         if "spike_times" in block:
             block = {k: v.reshape(len(members), -1) for k, v in block.items()}
-        payloads.append(block | {
-            "labels": labels[members].astype(np.int64), "sample_ids": ids[members].astype(np.int64),
-            "input_shape": np.asarray(input_shape, dtype=np.int64), "dataset": np.array(dataset),
-            "encoding": np.array(encoding), "split": np.array(split),
-            "t_ref_ms": np.array(settings["t_ref_ms"]), "tau_ms": np.array(settings["tau_ms"]),
-            "dt_ms": np.array(settings["dt_ms"]), "rate_steps": np.array(settings["rate"]["steps"]),
-            "provenance": np.array(provenance_json(config, dataset=dataset, encoding=encoding,
-                                                   split=split)),
-        })
+        payloads.append(
+            block
+            | {
+                "labels": labels[members].astype(np.int64),
+                "sample_ids": ids[members].astype(np.int64),
+                "input_shape": np.asarray(input_shape, dtype=np.int64),
+                "dataset": np.array(dataset),
+                "encoding": np.array(encoding),
+                "split": np.array(split),
+                "t_ref_ms": np.array(settings["t_ref_ms"]),
+                "tau_ms": np.array(settings["tau_ms"]),
+                "dt_ms": np.array(settings["dt_ms"]),
+                "rate_steps": np.array(settings["rate"]["steps"]),
+                "provenance": np.array(provenance_json(config, dataset=dataset, encoding=encoding, split=split)),
+            }
+        )
     save_many_npz_atomic(outputs, payloads)

@@ -53,28 +53,54 @@ class Platform:
     """Energy per operation in pJ, the chip it was measured on, and where each number comes from."""
 
     name: str
-    chip: str                # the chip generation and process the constants were measured on
-    synop_pj: float          # accumulate triggered by a binary spike (AC)
-    mac_pj: float            # multiply-accumulate on real values
+    chip: str  # the chip generation and process the constants were measured on
+    synop_pj: float  # accumulate triggered by a binary spike (AC)
+    mac_pj: float  # multiply-accumulate on real values
     neuron_update_pj: float  # one neuron state update (inactive)
     active_update_pj: float  # one neuron update that emits a spike
-    spike_pj: float          # routing one spike
-    word_bits: int           # width of one weight read from memory
-    reads_in_synop: bool     # True where the synaptic op already includes the weight read
+    spike_pj: float  # routing one spike
+    word_bits: int  # width of one weight read from memory
+    reads_in_synop: bool  # True where the synaptic op already includes the weight read
     source: str
 
 
 PLATFORMS: dict[str, Platform] = {
-    "cmos45_fp32": Platform("cmos45_fp32", chip="45 nm CMOS (fp32 datapath)", synop_pj=0.9, mac_pj=4.6,
-                            neuron_update_pj=4.6, active_update_pj=4.6, spike_pj=0.0, word_bits=32,
-                            reads_in_synop=False, source="Horowitz, ISSCC 2014 (45 nm, fp32)"),
-    "cmos45_int8": Platform("cmos45_int8", chip="45 nm CMOS (int8 datapath)", synop_pj=0.03, mac_pj=0.23,
-                            neuron_update_pj=0.23, active_update_pj=0.23, spike_pj=0.0, word_bits=8,
-                            reads_in_synop=False, source="Horowitz, ISSCC 2014 (45 nm, int8)"),
-    "loihi": Platform("loihi", chip="Intel Loihi 1, 14 nm (applied to the Loihi 2 simulation)", synop_pj=23.6,
-                      mac_pj=0.0, neuron_update_pj=52.0, active_update_pj=81.0, spike_pj=1.7, word_bits=0,
-                      reads_in_synop=True,
-                      source="Davies et al., IEEE Micro 2018 (Loihi 1: synaptic op, neuron update, spike)"),
+    "cmos45_fp32": Platform(
+        "cmos45_fp32",
+        chip="45 nm CMOS (fp32 datapath)",
+        synop_pj=0.9,
+        mac_pj=4.6,
+        neuron_update_pj=4.6,
+        active_update_pj=4.6,
+        spike_pj=0.0,
+        word_bits=32,
+        reads_in_synop=False,
+        source="Horowitz, ISSCC 2014 (45 nm, fp32)",
+    ),
+    "cmos45_int8": Platform(
+        "cmos45_int8",
+        chip="45 nm CMOS (int8 datapath)",
+        synop_pj=0.03,
+        mac_pj=0.23,
+        neuron_update_pj=0.23,
+        active_update_pj=0.23,
+        spike_pj=0.0,
+        word_bits=8,
+        reads_in_synop=False,
+        source="Horowitz, ISSCC 2014 (45 nm, int8)",
+    ),
+    "loihi": Platform(
+        "loihi",
+        chip="Intel Loihi 1, 14 nm (applied to the Loihi 2 simulation)",
+        synop_pj=23.6,
+        mac_pj=0.0,
+        neuron_update_pj=52.0,
+        active_update_pj=81.0,
+        spike_pj=1.7,
+        word_bits=0,
+        reads_in_synop=True,
+        source="Davies et al., IEEE Micro 2018 (Loihi 1: synaptic op, neuron update, spike)",
+    ),
 }
 # Dense arithmetic a neuromorphic platform cannot do runs here (Loihi's embedded x86 cores or a host).
 HOST_PLATFORM = "cmos45_fp32"
@@ -115,8 +141,9 @@ def memory_read_pj(stored_words: float, word_bits: int) -> float:
     return memory_read_64bit_pj(float(stored_words) * word_bits / 8.0) * word_bits / 64.0
 
 
-def inference_energy_nj(counts: Mapping[str, float | np.ndarray], platform: str | Platform,
-                        stored_words: float | None = None) -> float | np.ndarray:
+def inference_energy_nj(
+    counts: Mapping[str, float | np.ndarray], platform: str | Platform, stored_words: float | None = None
+) -> float | np.ndarray:
     """Eq. 25 in nJ per inference from ``counts`` of synops, macs, neuron_updates,
     active_updates (updates that spiked), spikes and memory_reads (missing counts are 0).
 
@@ -125,26 +152,37 @@ def inference_energy_nj(counts: Mapping[str, float | np.ndarray], platform: str 
     synaptic op includes them. Counts may be scalars or per-sample arrays (then so is the result).
     """
     chosen = PLATFORMS[platform] if isinstance(platform, str) else platform
-    get = lambda key: np.asarray(counts.get(key, 0.0), dtype=np.float64)
+
+    def get(key: str) -> np.ndarray:
+        return np.asarray(counts.get(key, 0.0), dtype=np.float64)
+
     inactive = np.maximum(get("neuron_updates") - get("active_updates"), 0.0)
-    picojoules = (get("synops") * chosen.synop_pj + get("macs") * chosen.mac_pj
-                  + inactive * chosen.neuron_update_pj + get("active_updates") * chosen.active_update_pj
-                  + get("spikes") * chosen.spike_pj)
+    picojoules = (
+        get("synops") * chosen.synop_pj
+        + get("macs") * chosen.mac_pj
+        + inactive * chosen.neuron_update_pj
+        + get("active_updates") * chosen.active_update_pj
+        + get("spikes") * chosen.spike_pj
+    )
     if chosen.reads_in_synop and np.any(get("macs") > 0):
-        raise ValueError(f"'{chosen.name}' has no multiply-accumulate units: price MACs on the host "
-                         "(beamnet.energy.native_energy_nj)")
+        raise ValueError(
+            f"'{chosen.name}' has no multiply-accumulate units: price MACs on the host "
+            "(beamnet.energy.native_energy_nj)"
+        )
     reads = get("memory_reads")
     if not chosen.reads_in_synop and np.any(reads > 0):
         if stored_words is None:
-            raise ValueError(f"pricing memory reads on '{chosen.name}' needs the size of the memory read "
-                             "(stored_words)")
+            raise ValueError(
+                f"pricing memory reads on '{chosen.name}' needs the size of the memory read (stored_words)"
+            )
         picojoules = picojoules + reads * memory_read_pj(stored_words, chosen.word_bits)
     result = picojoules / PICO_PER_NANO
     return float(result) if np.ndim(result) == 0 else result
 
 
-def native_energy_nj(model_name: str, counts: Mapping[str, float | np.ndarray],
-                     stored_words: float | None) -> dict[str, float | np.ndarray]:
+def native_energy_nj(
+    model_name: str, counts: Mapping[str, float | np.ndarray], stored_words: float | None
+) -> dict[str, float | np.ndarray]:
     """Energy of ``model_name`` on its native platform, split into on-chip and host parts.
 
     On a platform whose synaptic op includes the weight read (Loihi), the :data:`HOST_COUNTS`
@@ -175,8 +213,9 @@ def ann_counts(nonzero_inputs, nonzero_hidden, hidden: int, n_classes: int) -> d
     separately); the H + K bias additions are accumulates. The same formula prices the headline
     (measured non-zeros), the sweep and the dense ANN (every input and hidden unit non-zero).
     """
-    macs = (np.asarray(nonzero_inputs, dtype=np.float64) * hidden
-            + np.asarray(nonzero_hidden, dtype=np.float64) * n_classes)
+    macs = (
+        np.asarray(nonzero_inputs, dtype=np.float64) * hidden + np.asarray(nonzero_hidden, dtype=np.float64) * n_classes
+    )
     return {"macs": macs, "synops": np.full_like(macs, float(hidden + n_classes)), "memory_reads": macs.copy()}
 
 
@@ -198,8 +237,10 @@ def beam_net_memory_reads(n_active_inputs, n_patterns: int, spikes, n_classes: i
     pattern spike reads its K readout weights. On Loihi the synaptic-op energy (Davies et al.
     2018) already includes the synapse read, so ``loihi`` charges none.
     """
-    return 2.0 * np.asarray(n_active_inputs, dtype=np.float64) * n_patterns \
+    return (
+        2.0 * np.asarray(n_active_inputs, dtype=np.float64) * n_patterns
         + np.asarray(spikes, dtype=np.float64) * n_classes
+    )
 
 
 def beam_net_parameter_words(n_inputs: int, n_patterns: int, n_classes: int) -> int:

@@ -74,14 +74,19 @@ def load_checkpoint(path: Path, dataset: str, model_name: str, data: EncodedSpli
     """Read a checkpoint and refuse one made for another dataset, model or input shape."""
     payload = torch.load(path, weights_only=False)
     if payload.get("format_version") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint '{path}' has format {payload.get('format_version')!r}, "
-                         f"expected {CHECKPOINT_FORMAT}")
+        raise ValueError(
+            f"checkpoint '{path}' has format {payload.get('format_version')!r}, expected {CHECKPOINT_FORMAT}"
+        )
     if payload["dataset"] != dataset or payload["model"] != model_name:
-        raise ValueError(f"checkpoint '{path}' holds {payload['model']} trained on "
-                         f"{payload['dataset']}, expected {model_name} on {dataset}")
+        raise ValueError(
+            f"checkpoint '{path}' holds {payload['model']} trained on "
+            f"{payload['dataset']}, expected {model_name} on {dataset}"
+        )
     if payload["n_inputs"] != data.n_inputs or payload["encoding"] != data.encoding:
-        raise ValueError(f"checkpoint '{path}' expects {payload['n_inputs']} {payload['encoding']} "
-                         f"inputs, but the cache holds {data.n_inputs} {data.encoding} inputs")
+        raise ValueError(
+            f"checkpoint '{path}' expects {payload['n_inputs']} {payload['encoding']} "
+            f"inputs, but the cache holds {data.n_inputs} {data.encoding} inputs"
+        )
     return payload
 
 
@@ -92,8 +97,10 @@ def restore_model(payload: Mapping[str, Any], config: Mapping[str, Any], path: P
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
-        raise ValueError(f"checkpoint '{path}' does not fit the configured {payload['model']}: "
-                         f"{' '.join(str(err).split())} (was it trained with another config?)") from err
+        raise ValueError(
+            f"checkpoint '{path}' does not fit the configured {payload['model']}: "
+            f"{' '.join(str(err).split())} (was it trained with another config?)"
+        ) from err
     return model.eval()
 
 
@@ -101,14 +108,22 @@ def settling_loop(model: BEAMNet, spike_times: torch.Tensor, active: torch.Tenso
     """The model's predictive-coding loop (Eq. 16) with ``cap`` iterations instead of L_max, to
     measure how many iterations each sample needs to settle (Thm. 3.6)."""
     loop = model.settings["loop"]
-    return predictive_coding_loop(spike_times, active, model.coincidence.times_by_input().detach().t(),
-                                  model.settings["tau_c_ms"], loop["beta"], loop["pull"], int(cap),
-                                  loop["tolerance"])
+    return predictive_coding_loop(
+        spike_times,
+        active,
+        model.coincidence.times_by_input().detach().t(),
+        model.settings["tau_c_ms"],
+        loop["beta"],
+        loop["pull"],
+        int(cap),
+        loop["tolerance"],
+    )
 
 
 @torch.no_grad()
-def _beam_net_batch(model: BEAMNet, inputs, passes: int, generator: torch.Generator,
-                    settle_cap: int | None = None) -> dict[str, np.ndarray]:
+def _beam_net_batch(
+    model: BEAMNet, inputs, passes: int, generator: torch.Generator, settle_cap: int | None = None
+) -> dict[str, np.ndarray]:
     spike_times, active = inputs
     evidence, spikes, activity = 0.0, 0.0, 0.0
     for _ in range(passes):
@@ -116,7 +131,7 @@ def _beam_net_batch(model: BEAMNet, inputs, passes: int, generator: torch.Genera
         evidence = evidence + model.attention.evidence(out.rates)
         spikes = spikes + out.spike_counts / passes
         activity = activity + out.activity / passes
-    evidence = (evidence / passes).to(torch.float64)   # e_bar, as beamnet.train.monte_carlo_evidence
+    evidence = (evidence / passes).to(torch.float64)  # e_bar, as beamnet.train.monte_carlo_evidence
     attention = model.attention
     alpha = attention.concentrations(evidence, attention.evidence_scale.double(), attention.evidence_power.double())
     raw_alpha = attention.concentrations(evidence, 1.0, 1.0)
@@ -132,13 +147,19 @@ def _beam_net_batch(model: BEAMNet, inputs, passes: int, generator: torch.Genera
         uncapped = settling_loop(model, spike_times, active, settle_cap)
         settling = {"iterations_uncapped": uncapped.iterations, "settled_uncapped": uncapped.converged}
     return {
-        "probabilities": probabilities, "total": total, "aleatoric": uncertainty.aleatoric,
+        "probabilities": probabilities,
+        "total": total,
+        "aleatoric": uncertainty.aleatoric,
         "uncalibrated_probabilities": raw_alpha / raw_alpha.sum(1, keepdim=True),
-        "iterations": out.iterations, "converged": out.converged, **settling,
-        "energy_increase": (energies[:, 1:] - energies[:, :-1]).amax(1) if energies.shape[1] > 1
+        "iterations": out.iterations,
+        "converged": out.converged,
+        **settling,
+        "energy_increase": (energies[:, 1:] - energies[:, :-1]).amax(1)
+        if energies.shape[1] > 1
         else torch.zeros(len(total), dtype=torch.float64),
         "energy_magnitude": energies.abs().amax(1),
-        "spikes": spikes, "activity": activity,
+        "spikes": spikes,
+        "activity": activity,
         # input spikes reach N coincidence synapses; pattern spikes reach K readout synapses
         "synops": n_active * n_patterns + spikes.double() * n_classes,
         # the loop's dense arithmetic on the host: similarity (2 per active input and pattern) and
@@ -160,10 +181,12 @@ def _baseline_batch(model: torch.nn.Module, inputs) -> dict[str, np.ndarray]:
         input_spikes = x.sum((1, 2)).double()
         hidden_spikes = counts.sum(1).double()
         activity = (counts.sum(1) / (hidden_units * steps)).double()
-        counts_map = {"synops": input_spikes * hidden_units + hidden_spikes * n_classes,
-                      "macs": torch.zeros_like(input_spikes),
-                      "neuron_updates": torch.full_like(input_spikes, float((hidden_units + n_classes) * steps)),
-                      "spikes": hidden_spikes}
+        counts_map = {
+            "synops": input_spikes * hidden_units + hidden_spikes * n_classes,
+            "macs": torch.zeros_like(input_spikes),
+            "neuron_updates": torch.full_like(input_spikes, float((hidden_units + n_classes) * steps)),
+            "spikes": hidden_spikes,
+        }
     else:
         assert isinstance(model, ANNMLP)
         hidden = torch.relu(model.hidden(x))
@@ -171,24 +194,39 @@ def _baseline_batch(model: torch.nn.Module, inputs) -> dict[str, np.ndarray]:
         nonzero_inputs = (x != 0).sum(1).double()
         nonzero_hidden = (hidden != 0).sum(1).double()
         activity = nonzero_hidden / hidden_units
-        counts_map = {key: torch.from_numpy(value) for key, value in
-                      ann_counts(nonzero_inputs.numpy(), nonzero_hidden.numpy(), hidden_units, n_classes).items()}
+        counts_map = {
+            key: torch.from_numpy(value)
+            for key, value in ann_counts(
+                nonzero_inputs.numpy(), nonzero_hidden.numpy(), hidden_units, n_classes
+            ).items()
+        }
         words = ann_parameter_words(model.hidden.in_features, hidden_units, n_classes)
-        counts_map |= {"neuron_updates": torch.zeros_like(nonzero_inputs), "spikes": torch.zeros_like(nonzero_inputs),
-                       "stored_words": torch.full_like(nonzero_inputs, float(words))}
+        counts_map |= {
+            "neuron_updates": torch.zeros_like(nonzero_inputs),
+            "spikes": torch.zeros_like(nonzero_inputs),
+            "stored_words": torch.full_like(nonzero_inputs, float(words)),
+        }
     probabilities = torch.softmax(logits, 1)
     # the logits before the fitted scale: dividing by a positive scale in float64 keeps their order
     uncalibrated = torch.softmax(logits.double() / model.logit_scale.double(), 1)
     total = entropy(probabilities)
     zeros = torch.zeros(len(total), dtype=torch.int64)
-    return {"probabilities": probabilities, "uncalibrated_probabilities": uncalibrated,
-            "total": total, "aleatoric": total, "iterations": zeros,
-            "converged": torch.ones(len(total), dtype=torch.bool), "energy_increase": torch.zeros(len(total)),
-            "activity": activity, **counts_map}
+    return {
+        "probabilities": probabilities,
+        "uncalibrated_probabilities": uncalibrated,
+        "total": total,
+        "aleatoric": total,
+        "iterations": zeros,
+        "converged": torch.ones(len(total), dtype=torch.bool),
+        "energy_increase": torch.zeros(len(total)),
+        "activity": activity,
+        **counts_map,
+    }
 
 
-def predict(model: torch.nn.Module, data: EncodedSplit, passes: int, seed: int,
-            settle_cap: int | None = None) -> dict[str, np.ndarray]:
+def predict(
+    model: torch.nn.Module, data: EncodedSplit, passes: int, seed: int, settle_cap: int | None = None
+) -> dict[str, np.ndarray]:
     """Per-sample predictions, uncertainty and operation counts for a whole split; with
     ``settle_cap``, BEAM-Net's iterations to settle under that cap too (Thm. 3.6)."""
     generator = torch.Generator().manual_seed(seed)
@@ -196,16 +234,22 @@ def predict(model: torch.nn.Module, data: EncodedSplit, passes: int, seed: int,
     for start in range(0, len(data), EVAL_BATCH):
         index = torch.arange(start, min(start + EVAL_BATCH, len(data)))
         inputs = model_inputs(model, data, index)
-        parts.append(_beam_net_batch(model, inputs, passes, generator, settle_cap) if isinstance(model, BEAMNet)
-                     else _baseline_batch(model, inputs))
+        parts.append(
+            _beam_net_batch(model, inputs, passes, generator, settle_cap)
+            if isinstance(model, BEAMNet)
+            else _baseline_batch(model, inputs)
+        )
     return {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
 
 
 def operation_counts(result: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Eq. 25's per-sample counts from :func:`predict`'s result: synaptic ops, MACs, neuron
     updates, spikes (and memory reads where measured); every spike is one active update."""
-    counts = {key: np.asarray(result[key], dtype=np.float64)
-              for key in ("synops", "macs", "neuron_updates", "spikes", "memory_reads") if key in result}
+    counts = {
+        key: np.asarray(result[key], dtype=np.float64)
+        for key in ("synops", "macs", "neuron_updates", "spikes", "memory_reads")
+        if key in result
+    }
     counts["active_updates"] = counts.get("spikes", np.zeros(len(result["probabilities"])))
     return counts
 
@@ -217,14 +261,19 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
     labels = data.labels.numpy()
     counts = operation_counts(result)
     stored = result.get("stored_words")
-    stored_words = (np.asarray(stored, dtype=np.float64) if stored is not None
-                    else np.zeros(len(labels), dtype=np.float64))
+    stored_words = (
+        np.asarray(stored, dtype=np.float64) if stored is not None else np.zeros(len(labels), dtype=np.float64)
+    )
     # one memory per model: its size is constant over the samples
-    energy = native_energy_nj(model_name, counts, float(stored_words[0]) if len(labels) and stored_words[0] > 0
-                              else None)
+    energy = native_energy_nj(
+        model_name, counts, float(stored_words[0]) if len(labels) and stored_words[0] > 0 else None
+    )
     columns: dict[str, Any] = {
-        "sample_id": data.sample_ids.numpy(), "split": np.full(len(labels), "test"),
-        "label": labels, "prediction": prediction, "confidence": probabilities.max(1),
+        "sample_id": data.sample_ids.numpy(),
+        "split": np.full(len(labels), "test"),
+        "label": labels,
+        "prediction": prediction,
+        "confidence": probabilities.max(1),
     }
     columns |= {f"prob_{c}": probabilities[:, c] for c in range(probabilities.shape[1])}
     if "uncalibrated_probabilities" in result:
@@ -232,15 +281,18 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
         columns |= {"uncalibrated_prediction": uncalibrated.argmax(1), "uncalibrated_confidence": uncalibrated.max(1)}
     total, aleatoric = result["total"].astype(np.float64), result["aleatoric"].astype(np.float64)
     columns |= {
-        "is_correct": prediction == labels, "total_uncertainty": total,
-        "aleatoric_uncertainty": aleatoric, "epistemic_uncertainty": np.maximum(total - aleatoric, 0.0),
+        "is_correct": prediction == labels,
+        "total_uncertainty": total,
+        "aleatoric_uncertainty": aleatoric,
+        "epistemic_uncertainty": np.maximum(total - aleatoric, 0.0),
         "loop_iterations": result["iterations"].astype(np.int64),
         "loop_converged": result["converged"].astype(bool),
         "loop_energy_max_increase": result["energy_increase"].astype(np.float64),
         "loop_energy_magnitude": result.get("energy_magnitude", np.zeros(len(labels))).astype(np.float64),
         "spike_count": result.get("spikes", np.zeros(len(labels))).astype(np.float64),
         "activity_fraction": result["activity"].astype(np.float64),
-        "synaptic_ops": result["synops"].astype(np.float64), "macs": result["macs"].astype(np.float64),
+        "synaptic_ops": result["synops"].astype(np.float64),
+        "macs": result["macs"].astype(np.float64),
         "neuron_updates": result["neuron_updates"].astype(np.float64),
         "memory_reads": counts.get("memory_reads", np.zeros(len(labels))),
         "stored_words": stored_words,
@@ -249,16 +301,27 @@ def prediction_table(result: Mapping[str, np.ndarray], data: EncodedSplit, model
     # every model's file has the same columns (the loop's are null where there is no loop), so
     # that a glob over the partitions reads as one table
     if "iterations_uncapped" in result:
-        columns |= {"loop_iterations_uncapped": result["iterations_uncapped"].astype(np.int64),
-                    "loop_settled_uncapped": result["settled_uncapped"].astype(bool)}
+        columns |= {
+            "loop_iterations_uncapped": result["iterations_uncapped"].astype(np.int64),
+            "loop_settled_uncapped": result["settled_uncapped"].astype(bool),
+        }
     else:
-        columns |= {"loop_iterations_uncapped": pa.nulls(len(labels), pa.int64()),
-                    "loop_settled_uncapped": pa.nulls(len(labels), pa.bool_())}
+        columns |= {
+            "loop_iterations_uncapped": pa.nulls(len(labels), pa.int64()),
+            "loop_settled_uncapped": pa.nulls(len(labels), pa.bool_()),
+        }
     return pa.table(columns)
 
 
-def evaluate_checkpoint(config: Mapping[str, Any], dataset: str, model_name: str, seed: int,
-                        checkpoint: Path, test_cache: Path, output: Path) -> None:
+def evaluate_checkpoint(
+    config: Mapping[str, Any],
+    dataset: str,
+    model_name: str,
+    seed: int,
+    checkpoint: Path,
+    test_cache: Path,
+    output: Path,
+) -> None:
     """Evaluate one checkpoint on the test split and write its prediction partition atomically."""
     seed_everything(seed, threads=1)
     data = load_cache(test_cache)
@@ -268,13 +331,19 @@ def evaluate_checkpoint(config: Mapping[str, Any], dataset: str, model_name: str
     payload = load_checkpoint(checkpoint, dataset, model_name, data)
     model = restore_model(payload, config, checkpoint)
     passes = int(config["evaluate"]["mc_passes"]) if isinstance(model, BEAMNet) else 1
-    settle_cap = (int(config["evaluate"]["loop_cap_factor"]) * theory_bound_iterations(config)
-                  if isinstance(model, BEAMNet) and loop_enabled(model.settings) else None)
+    settle_cap = (
+        int(config["evaluate"]["loop_cap_factor"]) * theory_bound_iterations(config)
+        if isinstance(model, BEAMNet) and loop_enabled(model.settings)
+        else None
+    )
     table = prediction_table(predict(model, data, passes, seed, settle_cap), data, model_name)
-    meta = {"provenance": provenance_json(config, dataset=dataset, model=model_name, seed=seed,
-                                          checkpoint=str(checkpoint), mc_passes=passes),
-            "platform": NATIVE_PLATFORM[model_name],
-            "training_provenance": json.dumps(payload["provenance"], sort_keys=True)}
+    meta = {
+        "provenance": provenance_json(
+            config, dataset=dataset, model=model_name, seed=seed, checkpoint=str(checkpoint), mc_passes=passes
+        ),
+        "platform": NATIVE_PLATFORM[model_name],
+        "training_provenance": json.dumps(payload["provenance"], sort_keys=True),
+    }
     table = table.replace_schema_metadata({k: v.encode() for k, v in meta.items()})
     with atomic_paths(output) as (temp,):
         pq.write_table(table, temp, compression="zstd")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-
-import zipfile
 
 import numpy as np
 
@@ -42,7 +41,7 @@ def atomic_paths(*finals: str | Path) -> Iterator[list[Path]]:
         yield temps
         placed: list[Path] = []
         try:
-            for temp, final in zip(temps, finals):
+            for temp, final in zip(temps, finals, strict=True):
                 os.replace(temp, final)
                 placed.append(Path(final))
         except OSError:
@@ -86,5 +85,5 @@ def torch_bytes(payload: Any) -> bytes:
 def save_many_npz_atomic(paths: Sequence[str | Path], arrays: Sequence[dict[str, Any]]) -> None:
     """Write several npz files so that either all of them appear or none does."""
     with atomic_paths(*paths) as temps:
-        for temp, payload in zip(temps, arrays):
+        for temp, payload in zip(temps, arrays, strict=True):
             write_npz(temp, payload)

@@ -49,8 +49,9 @@ DATASET_NAMES = {"digits": "Digits (8x8)", "digits_saccade": "Digits-saccade (DV
 MODEL_COLOURS = {"BEAM-Net": "#0072B2", "ANN-MLP": "#E69F00", "Rate-coded SNN": "#009E73"}  # Okabe-Ito
 FIGURE_DPI = 200
 TOKEN = re.compile(r"\{\{\s*(value|table|caption):([A-Za-z0-9_.\-]+)\s*\}\}")
-CONDITIONAL = re.compile(r'^:::+ *\{\.content-(visible|hidden) +(when|unless)-meta="([^"]+)"\} *\n(.*?)^:::+ *$',
-                         re.DOTALL | re.MULTILINE)
+CONDITIONAL = re.compile(
+    r'^:::+ *\{\.content-(visible|hidden) +(when|unless)-meta="([^"]+)"\} *\n(.*?)^:::+ *$', re.DOTALL | re.MULTILINE
+)
 IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)")
 
 
@@ -58,9 +59,12 @@ def apply_figure_style() -> None:
     """One legible style for every notebook's figures (seaborn paper context)."""
     import seaborn as sns
 
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.15,
-                  rc={"figure.dpi": 100, "savefig.bbox": "tight", "axes.titleweight": "bold",
-                      "legend.frameon": False})
+    sns.set_theme(
+        context="paper",
+        style="whitegrid",
+        font_scale=1.15,
+        rc={"figure.dpi": 100, "savefig.bbox": "tight", "axes.titleweight": "bold", "legend.frameon": False},
+    )
 
 
 def save_figure(figure: Any, output_dir: str | Path, stem: str) -> list[Path]:
@@ -88,8 +92,9 @@ def _number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None,
-                   widths: Sequence[int] | None = None) -> str:
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None, widths: Sequence[int] | None = None
+) -> str:
     """A pipe table; ``align`` has one letter per column (l, r or c); ``widths`` are relative
     column widths (pandoc reads them from the dashes of the separator line)."""
     align = align or "l" * len(header)
@@ -99,7 +104,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: 
         dashes = "-" * max(width, 3)
         return {"l": ":" + dashes, "r": dashes + ":", "c": ":" + dashes + ":"}[letter]
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(mark(a, w) for a, w in zip(align, widths)) + "|"]
+    rule = "|" + "|".join(mark(a, w) for a, w in zip(align, widths, strict=True)) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -118,8 +124,10 @@ def _augment_text(settings: Mapping[str, Any] | None) -> str:
     """A ``model.<name>.augment`` section as 'shift, jitter, drop', or 'off'."""
     if not settings or not any(float(settings.get(key, 0)) for key in ("shift_px", "time_jitter_ms", "drop_fraction")):
         return "off"
-    return (f"{settings.get('shift_px', 0)}, {float(settings.get('time_jitter_ms', 0.0)):g}, "
-            f"{float(settings.get('drop_fraction', 0.0)):g}")
+    return (
+        f"{settings.get('shift_px', 0)}, {float(settings.get('time_jitter_ms', 0.0)):g}, "
+        f"{float(settings.get('drop_fraction', 0.0)):g}"
+    )
 
 
 def config_table(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
@@ -135,28 +143,56 @@ def config_table(config: Mapping[str, Any], datasets: Sequence[str]) -> str:
         ("Threshold theta, stochasticity Delta", f"{beam['theta']:g}, {beam['delta']:g}", "Eq. 9"),
         ("Lateral inhibition w_inh", f"{beam['w_inh']:g}", "Prop. 3.3"),
         ("Dirichlet prior alpha_0, evidence gain eta", f"{beam['alpha_0']:g}, {beam['eta']:g}", "Eq. 12"),
-        ("Loop: on, L_max, tolerance, pull", f"{'yes' if beam['loop'].get('enabled', True) else 'no'}, "
-                                             f"{beam['loop']['max_iterations']}, {beam['loop']['tolerance']:g}, "
-                                             f"{beam['loop']['pull']:g}", "Eq. 16, Thm. 3.6"),
+        (
+            "Loop: on, L_max, tolerance, pull",
+            f"{'yes' if beam['loop'].get('enabled', True) else 'no'}, "
+            f"{beam['loop']['max_iterations']}, {beam['loop']['tolerance']:g}, "
+            f"{beam['loop']['pull']:g}",
+            "Eq. 16, Thm. 3.6",
+        ),
         ("BEAM-Net input pooling f (f x f pixels per input)", beam.get("input_pool", 1), "switch"),
-        ("Lateral inhibition on, sampled spikes", f"{'yes' if beam.get('lateral_inhibition', True) else 'no'}, "
-                                                  f"{'yes' if beam.get('stochastic_spikes', True) else 'no'}",
-         "ablation switches"),
-        *[(f"{MODEL_NAMES[name]} augmentation: shift (px), jitter (ms), drop",
-           _augment_text(config["model"][name].get("augment")), "switch")
-          for name in ("beam_net", "ann_mlp", "rate_snn") if name in config["model"]],
-        ("Epochs, batch size, learning rate", f"{train['epochs']}, {train['batch_size']}, {train['learning_rate']:g}",
-         "training"),
+        (
+            "Lateral inhibition on, sampled spikes",
+            f"{'yes' if beam.get('lateral_inhibition', True) else 'no'}, "
+            f"{'yes' if beam.get('stochastic_spikes', True) else 'no'}",
+            "ablation switches",
+        ),
+        *[
+            (
+                f"{MODEL_NAMES[name]} augmentation: shift (px), jitter (ms), drop",
+                _augment_text(config["model"][name].get("augment")),
+                "switch",
+            )
+            for name in ("beam_net", "ann_mlp", "rate_snn")
+            if name in config["model"]
+        ],
+        (
+            "Epochs, batch size, learning rate",
+            f"{train['epochs']}, {train['batch_size']}, {train['learning_rate']:g}",
+            "training",
+        ),
         ("Weight decay (Adam, L2)", f"{train.get('weight_decay', 0.0):g}", "training"),
-        ("Checkpoint kept", "best validation accuracy" if train.get("select_best_epoch") else "last epoch",
-         "model selection"),
+        (
+            "Checkpoint kept",
+            "best validation accuracy" if train.get("select_best_epoch") else "last epoch",
+            "model selection",
+        ),
         ("Sparsity target", _percent(train["sparsity_target"], 1), "Lennie 2003"),
-        *[(f"Setting on {DATASET_NAMES.get(dataset, dataset)} only",
-           ", ".join(f"{key} = {value}" for key, value in settings.items()), "tuning record")
-          for dataset, settings in (config.get("dataset_settings") or {}).items() if dataset in datasets and settings],
+        *[
+            (
+                f"Setting on {DATASET_NAMES.get(dataset, dataset)} only",
+                ", ".join(f"{key} = {value}" for key, value in settings.items()),
+                "tuning record",
+            )
+            for dataset, settings in (config.get("dataset_settings") or {}).items()
+            if dataset in datasets and settings
+        ],
         ("Seeds", ", ".join(str(seed) for seed in config["seeds"]), "multi-seed harness"),
-        ("Monte-Carlo passes, ECE bins", f"{config['evaluate']['mc_passes']}, {config['evaluate']['ece_bins']}",
-         "evaluation"),
+        (
+            "Monte-Carlo passes, ECE bins",
+            f"{config['evaluate']['mc_passes']}, {config['evaluate']['ece_bins']}",
+            "evaluation",
+        ),
     ]
     return markdown_table(["Setting", "Value", "Source"], rows, "lrl")
 
@@ -168,12 +204,24 @@ def theory_table(config: Mapping[str, Any]) -> str:
     checks = [
         ("Prop. 3.3", "w_inh > 2", f"{beam['w_inh']:g}", beam["w_inh"] > 2.0),
         ("Eq. 9", "Delta > 0", f"{beam['delta']:g}", beam["delta"] > 0.0),
-        ("Thm. 3.6", f"L_max >= ceil(3 tau_m / tau_s) = {bound}", f"{beam['loop']['max_iterations']}",
-         beam["loop"]["max_iterations"] >= bound),
-        ("Eq. 12", "alpha_0 > 0, eta > 0", f"{beam['alpha_0']:g}, {beam['eta']:g}",
-         beam["alpha_0"] > 0 and beam["eta"] > 0),
-        ("Eq. 7", f"tau <= T_ref = {encoding['t_ref_ms']:g} ms", f"{encoding['tau_ms']:g} ms",
-         encoding["tau_ms"] <= encoding["t_ref_ms"]),
+        (
+            "Thm. 3.6",
+            f"L_max >= ceil(3 tau_m / tau_s) = {bound}",
+            f"{beam['loop']['max_iterations']}",
+            beam["loop"]["max_iterations"] >= bound,
+        ),
+        (
+            "Eq. 12",
+            "alpha_0 > 0, eta > 0",
+            f"{beam['alpha_0']:g}, {beam['eta']:g}",
+            beam["alpha_0"] > 0 and beam["eta"] > 0,
+        ),
+        (
+            "Eq. 7",
+            f"tau <= T_ref = {encoding['t_ref_ms']:g} ms",
+            f"{encoding['tau_ms']:g} ms",
+            encoding["tau_ms"] <= encoding["t_ref_ms"],
+        ),
     ]
     rows = [(source, rule, value, "yes" if holds else "NO") for source, rule, value, holds in checks]
     return markdown_table(["Source", "Constraint", "Configured", "Satisfied"], rows, "lllc")
@@ -184,8 +232,9 @@ def dataset_table(manifests: Mapping[str, Path]) -> str:
     rows = []
     for dataset, path in manifests.items():
         counts = dict(pl.read_csv(path).group_by("split").len().iter_rows())
-        rows.append((DATASET_NAMES.get(dataset, dataset), counts.get("train", 0), counts.get("val", 0),
-                     counts.get("test", 0)))
+        rows.append(
+            (DATASET_NAMES.get(dataset, dataset), counts.get("train", 0), counts.get("val", 0), counts.get("test", 0))
+        )
     return markdown_table(["Dataset", "Train", "Validation", "Test"], rows, "lrrr")
 
 
@@ -204,17 +253,35 @@ def claims_markdown(claims: pl.DataFrame) -> str:
     rows = []
     for row in claims.iter_rows(named=True):
         verdict = VERDICT_NAMES.get(row["verdict"], row["verdict"])
-        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), f"`{row['claim']}`", row["statement"],
-                     _number(row["measured"]), _interval(row["ci_low"], row["ci_high"]), row["threshold"],
-                     verdict if row["counted"] else f"{verdict} (not counted)"))
-    return markdown_table(["Dataset", "Claim", "Statement", "Measured", "95 % CI", "Threshold", "Verdict"],
-                          rows, "lllrrll", widths=[8, 12, 40, 8, 14, 12, 10])
+        rows.append(
+            (
+                DATASET_NAMES.get(row["dataset"], row["dataset"]),
+                f"`{row['claim']}`",
+                row["statement"],
+                _number(row["measured"]),
+                _interval(row["ci_low"], row["ci_high"]),
+                row["threshold"],
+                verdict if row["counted"] else f"{verdict} (not counted)",
+            )
+        )
+    return markdown_table(
+        ["Dataset", "Claim", "Statement", "Measured", "95 % CI", "Threshold", "Verdict"],
+        rows,
+        "lllrrll",
+        widths=[8, 12, 40, 8, 14, 12, 10],
+    )
 
 
-QUALITY_COLUMNS = [("accuracy", None, "Accuracy"), ("uncalibrated_accuracy", None, "Acc. (raw)"), ("ece", None, "ECE"),
-                   ("uncalibrated_ece", None, "ECE (raw)"), ("auroc_error", "total", "AUROC total"),
-                   ("auroc_error", "aleatoric", "AUROC aleat."), ("auroc_error", "epistemic", "AUROC epist."),
-                   ("aurc", "confidence", "AURC")]
+QUALITY_COLUMNS = [
+    ("accuracy", None, "Accuracy"),
+    ("uncalibrated_accuracy", None, "Acc. (raw)"),
+    ("ece", None, "ECE"),
+    ("uncalibrated_ece", None, "ECE (raw)"),
+    ("auroc_error", "total", "AUROC total"),
+    ("auroc_error", "aleatoric", "AUROC aleat."),
+    ("auroc_error", "epistemic", "AUROC epist."),
+    ("aurc", "confidence", "AURC"),
+]
 
 
 def quality_markdown(quality: pl.DataFrame) -> str:
@@ -237,27 +304,46 @@ def quality_markdown(quality: pl.DataFrame) -> str:
         base, ensemble = (model[: -len("_ensemble")], True) if model.endswith("_ensemble") else (model, False)
         name = MODEL_NAMES.get(base, base) + (" (ensemble)" if ensemble else "")
         rows.append((DATASET_NAMES.get(dataset, dataset), name, *cells))
-    return markdown_table(["Dataset", "Model", *[label for _, _, label in QUALITY_COLUMNS]], rows,
-                          "ll" + "r" * len(QUALITY_COLUMNS), widths=[8, 10] + [9] * len(QUALITY_COLUMNS))
+    return markdown_table(
+        ["Dataset", "Model", *[label for _, _, label in QUALITY_COLUMNS]],
+        rows,
+        "ll" + "r" * len(QUALITY_COLUMNS),
+        widths=[8, 10] + [9] * len(QUALITY_COLUMNS),
+    )
 
 
 def targets_markdown(targets: pl.DataFrame) -> str:
     """Training targets met: quantities the loss pulls toward a target, measured on the test split."""
-    rows = [(DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
-             row["quantity"].replace("_", " "), _percent(row["measured"]),
-             _interval(row["ci_low"] * 100 if row["ci_low"] is not None else None,
-                       row["ci_high"] * 100 if row["ci_high"] is not None else None, 3) + " %",
-             _percent(row["target"]), f"{_percent(row['range_low'], 0)}-{_percent(row['range_high'], 0)}",
-             row["range_verdict"]) for row in targets.iter_rows(named=True)]
-    return markdown_table(["Dataset", "Model", "Quantity", "Measured", "95 % CI", "Target", "Range",
-                           "In range"], rows, "lllrrrrl")
+    rows = [
+        (
+            DATASET_NAMES.get(row["dataset"], row["dataset"]),
+            MODEL_NAMES.get(row["model"], row["model"]),
+            row["quantity"].replace("_", " "),
+            _percent(row["measured"]),
+            _interval(
+                row["ci_low"] * 100 if row["ci_low"] is not None else None,
+                row["ci_high"] * 100 if row["ci_high"] is not None else None,
+                3,
+            )
+            + " %",
+            _percent(row["target"]),
+            f"{_percent(row['range_low'], 0)}-{_percent(row['range_high'], 0)}",
+            row["range_verdict"],
+        )
+        for row in targets.iter_rows(named=True)
+    ]
+    return markdown_table(
+        ["Dataset", "Model", "Quantity", "Measured", "95 % CI", "Target", "Range", "In range"], rows, "lllrrrrl"
+    )
 
 
 def tuning_record_markdown(config: Mapping[str, Any], record: Path | None) -> str:
     """The cross-validation record (results/tuning/tuning.md), or why this build has none."""
     if record is None:
-        return ("| Tuning |\n|:---|\n| Not part of this build (`tuning.enabled: false`); "
-                "the defaults are those of config.yaml. |\n")
+        return (
+            "| Tuning |\n|:---|\n| Not part of this build (`tuning.enabled: false`); "
+            "the defaults are those of config.yaml. |\n"
+        )
     return record.read_text()
 
 
@@ -275,42 +361,81 @@ def _difference_cell(row: Mapping[str, Any], prefix: str, scale: float, digits: 
     return f"{mean * scale:+.{digits}f} [{low * scale:+.{digits}f}, {high * scale:+.{digits}f}] ({verdict})"
 
 
-def ablations_markdown(config: Mapping[str, Any], summary: pl.DataFrame | None,
-                       comparison: pl.DataFrame | None) -> str:
+def ablations_markdown(config: Mapping[str, Any], summary: pl.DataFrame | None, comparison: pl.DataFrame | None) -> str:
     """What each BEAM-Net component and switch buys, from the cross-validation record: per dataset,
     every BEAM-Net variant's paired difference from the configured model in accuracy (points), ECE
     and energy per inference (nJ, native platform, host loop included), each with its 95 %
     interval and verdict; then each baseline's chosen variant paired against BEAM-Net's chosen one."""
     if summary is None:
-        return ("| Ablations |\n|:---|\n| Not part of this build (`tuning.enabled: false`): the ablations "
-                "are variants of the cross-validation record. |\n")
+        return (
+            "| Ablations |\n|:---|\n| Not part of this build (`tuning.enabled: false`): the ablations "
+            "are variants of the cross-validation record. |\n"
+        )
     variants = grid_variants(config)
     rows = []
     for row in summary.filter(pl.col("model") == "beam_net").sort("dataset", "variant").iter_rows(named=True):
         changes = variants.get(row["variant"], {})
-        what = ", ".join(f"`{key.removeprefix('model.beam_net.')}` = {value}" for key, value in changes.items()) \
+        what = (
+            ", ".join(f"`{key.removeprefix('model.beam_net.')}` = {value}" for key, value in changes.items())
             or "as configured"
+        )
         if row["variant"] == "default":
             row = {key: value for key, value in row.items() if "_vs_default_" not in key}
-        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), "BEAM-Net", row["variant"].replace("_", " "),
-                     what, f"{row['accuracy_mean'] * 100:.2f}", f"{row['ece_mean']:.4f}", _nj_cell(row["energy_nj_mean"]),
-                     _difference_cell(row, "accuracy_vs_default", 100.0, 2, False),
-                     _difference_cell(row, "ece_vs_default", 1.0, 4, True),
-                     _difference_cell(row, "energy_nj_vs_default", 1.0, 0, True),
-                     "yes" if row["winner"] else ""))
+        rows.append(
+            (
+                DATASET_NAMES.get(row["dataset"], row["dataset"]),
+                "BEAM-Net",
+                row["variant"].replace("_", " "),
+                what,
+                f"{row['accuracy_mean'] * 100:.2f}",
+                f"{row['ece_mean']:.4f}",
+                _nj_cell(row["energy_nj_mean"]),
+                _difference_cell(row, "accuracy_vs_default", 100.0, 2, False),
+                _difference_cell(row, "ece_vs_default", 1.0, 4, True),
+                _difference_cell(row, "energy_nj_vs_default", 1.0, 0, True),
+                "yes" if row["winner"] else "",
+            )
+        )
     baselines = summary.filter((pl.col("model") != "beam_net") & pl.col("winner"))
-    paired = {(row["dataset"], row["model"]): row for row in (comparison.iter_rows(named=True)
-                                                              if comparison is not None else [])}
+    paired = {
+        (row["dataset"], row["model"]): row
+        for row in (comparison.iter_rows(named=True) if comparison is not None else [])
+    }
     for row in baselines.sort("dataset", "model").iter_rows(named=True):
         versus = paired.get((row["dataset"], row["model"]), {})
-        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
-                     row["variant"].replace("_", " "), "chosen variant; Δ = baseline - BEAM-Net's chosen variant",
-                     f"{row['accuracy_mean'] * 100:.2f}", f"{row['ece_mean']:.4f}", _nj_cell(row["energy_nj_mean"]),
-                     _difference_cell(versus, "accuracy", 100.0, 2, False), _difference_cell(versus, "ece", 1.0, 4, True),
-                     _difference_cell(versus, "energy_nj", 1.0, 0, True), ""))
-    return markdown_table(["Dataset", "Model", "Variant", "Changes", "Acc. %", "ECE", "Energy nJ",
-                           "Δ acc. (points)", "Δ ECE", "Δ energy (nJ)", "Chosen"], rows, "llllrrrlllc",
-                          widths=[7, 7, 9, 16, 5, 5, 6, 14, 14, 14, 4])
+        rows.append(
+            (
+                DATASET_NAMES.get(row["dataset"], row["dataset"]),
+                MODEL_NAMES.get(row["model"], row["model"]),
+                row["variant"].replace("_", " "),
+                "chosen variant; Δ = baseline - BEAM-Net's chosen variant",
+                f"{row['accuracy_mean'] * 100:.2f}",
+                f"{row['ece_mean']:.4f}",
+                _nj_cell(row["energy_nj_mean"]),
+                _difference_cell(versus, "accuracy", 100.0, 2, False),
+                _difference_cell(versus, "ece", 1.0, 4, True),
+                _difference_cell(versus, "energy_nj", 1.0, 0, True),
+                "",
+            )
+        )
+    return markdown_table(
+        [
+            "Dataset",
+            "Model",
+            "Variant",
+            "Changes",
+            "Acc. %",
+            "ECE",
+            "Energy nJ",
+            "Δ acc. (points)",
+            "Δ ECE",
+            "Δ energy (nJ)",
+            "Chosen",
+        ],
+        rows,
+        "llllrrrlllc",
+        widths=[7, 7, 9, 16, 5, 5, 6, 14, 14, 14, 4],
+    )
 
 
 def grid_variants(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -323,14 +448,27 @@ def uncertainty_markdown(summary: pl.DataFrame) -> str:
     """Mean epistemic and aleatoric uncertainty (nats) on correct vs incorrect predictions."""
     rows = []
     for row in summary.iter_rows(named=True):
-        ratio = (row["epistemic_incorrect_mean"] / row["epistemic_correct_mean"]
-                 if row["epistemic_correct_mean"] and row["epistemic_incorrect_mean"] is not None else None)
-        rows.append((DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
-                     _number(row["epistemic_correct_mean"]), _number(row["epistemic_incorrect_mean"]),
-                     _number(ratio, 3), _number(row["aleatoric_correct_mean"]),
-                     _number(row["aleatoric_incorrect_mean"])))
-    return markdown_table(["Dataset", "Model", "Epist. (correct)", "Epist. (error)", "Ratio",
-                           "Aleat. (correct)", "Aleat. (error)"], rows, "llrrrrr")
+        ratio = (
+            row["epistemic_incorrect_mean"] / row["epistemic_correct_mean"]
+            if row["epistemic_correct_mean"] and row["epistemic_incorrect_mean"] is not None
+            else None
+        )
+        rows.append(
+            (
+                DATASET_NAMES.get(row["dataset"], row["dataset"]),
+                MODEL_NAMES.get(row["model"], row["model"]),
+                _number(row["epistemic_correct_mean"]),
+                _number(row["epistemic_incorrect_mean"]),
+                _number(ratio, 3),
+                _number(row["aleatoric_correct_mean"]),
+                _number(row["aleatoric_incorrect_mean"]),
+            )
+        )
+    return markdown_table(
+        ["Dataset", "Model", "Epist. (correct)", "Epist. (error)", "Ratio", "Aleat. (correct)", "Aleat. (error)"],
+        rows,
+        "llrrrrr",
+    )
 
 
 def _join(words: Sequence[str]) -> str:
@@ -349,17 +487,20 @@ def claim_counts(claims: pl.DataFrame) -> dict[str, str]:
 
     def listed(verdict: str) -> str:
         rows = counted.filter(pl.col("verdict") == verdict).iter_rows(named=True)
-        return _join([f"{row['claim']} ({DATASET_NAMES.get(row['dataset'], row['dataset'])})" for row in rows]
-                     or ["none"])
+        return _join(
+            [f"{row['claim']} ({DATASET_NAMES.get(row['dataset'], row['dataset'])})" for row in rows] or ["none"]
+        )
 
     values = {"claims_total": str(counted.height), "claims_not_counted": str(claims.height - counted.height)}
     for verdict in VERDICT_NAMES:
         values[f"claims_{verdict}"] = str(counted.filter(pl.col("verdict") == verdict).height)
         values[f"claims_{verdict}_list"] = listed(verdict)
-    values["claims_sentence"] = (f"Of {values['claims_total']} counted claims, {values['claims_holds']} hold, "
-                                 f"{values['claims_fails']} fail and {values['claims_inconclusive']} are "
-                                 f"inconclusive; {values['claims_not_counted']} more are shown but not counted "
-                                 "(set by construction or by the training objective).")
+    values["claims_sentence"] = (
+        f"Of {values['claims_total']} counted claims, {values['claims_holds']} hold, "
+        f"{values['claims_fails']} fail and {values['claims_inconclusive']} are "
+        f"inconclusive; {values['claims_not_counted']} more are shown but not counted "
+        "(set by construction or by the training objective)."
+    )
     return values
 
 
@@ -375,8 +516,10 @@ def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.Da
         "n_patterns": str(beam["n_patterns"]),
         "epochs": str(config["train"]["epochs"]),
         "iteration_bound": str(theory_bound_iterations(config)),
-        "tau_m_ms": f"{beam['tau_m_ms']:g}", "tau_s_ms": f"{beam['tau_s_ms']:g}",
-        "w_inh": f"{beam['w_inh']:g}", "ece_bins": str(config["evaluate"]["ece_bins"]),
+        "tau_m_ms": f"{beam['tau_m_ms']:g}",
+        "tau_s_ms": f"{beam['tau_s_ms']:g}",
+        "w_inh": f"{beam['w_inh']:g}",
+        "ece_bins": str(config["evaluate"]["ece_bins"]),
         "mc_passes": str(config["evaluate"]["mc_passes"]),
         **claim_counts(claims),
     }
@@ -391,9 +534,11 @@ def paper_values(config: Mapping[str, Any], summary: pl.DataFrame, claims: pl.Da
             values[f"{key}.ece"] = f"{row['ece_mean']:.4f}"
             values[f"{key}.activity"] = _percent(row["activity_mean"])
             values[f"{key}.energy_nj"] = f"{row['energy_nj_mean']:.1f}"
-        sentences.append(f"on {DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(best_acc['model'])} has the "
-                         f"highest mean accuracy ({_percent(best_acc['accuracy_mean'])}) and "
-                         f"{MODEL_NAMES.get(best_ece['model'])} the lowest mean ECE ({best_ece['ece_mean']:.4f})")
+        sentences.append(
+            f"on {DATASET_NAMES.get(dataset, dataset)}, {MODEL_NAMES.get(best_acc['model'])} has the "
+            f"highest mean accuracy ({_percent(best_acc['accuracy_mean'])}) and "
+            f"{MODEL_NAMES.get(best_ece['model'])} the lowest mean ECE ({best_ece['ece_mean']:.4f})"
+        )
     values["ranking_sentence"] = "; ".join(sentences)
     return values
 
@@ -416,14 +561,14 @@ def prop_3_3_markdown(sweep: pl.DataFrame) -> str:
     return markdown_table(["w_inh", "TV, sampled spikes", "TV, mean field", "Finite-spike noise"], rows, "rrrr")
 
 
-RULE_SENTENCES = {   # beamnet.tuning's rules, in words
+RULE_SENTENCES = {  # beamnet.tuning's rules, in words
     "paired_improvement": "a variant replaces the default only where its gain over the default, paired on the "
-                          "same folds and seeds, has a 95 % interval above zero",
+    "same folds and seeds, has a 95 % interval above zero",
     "best_mean": "the variant of highest mean replaces the default, whatever its interval",
     "improvement_then_energy": "accuracy first, then energy: the default and the variants whose paired gain over "
-                               "it has a 95 % interval above zero are eligible, those that the most accurate of "
-                               "them does not beat (paired, resolved) are tied with it, and the tied variant of "
-                               "lowest energy per inference wins",
+    "it has a 95 % interval above zero are eligible, those that the most accurate of "
+    "them does not beat (paired, resolved) are tied with it, and the tied variant of "
+    "lowest energy per inference wins",
 }
 
 
@@ -447,9 +592,13 @@ def adoption(config: Mapping[str, Any], winners: pl.DataFrame) -> tuple[list[str
 def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> dict[str, str]:
     """The tuning protocol's settings and, per dataset and model, the variant its rule kept."""
     tuning = config["tuning"]
-    values = {"tuning.folds": str(tuning["folds"]), "tuning.rule": str(tuning["rule"]).replace("_", " "),
-              "tuning.metric": str(tuning["metric"]), "tuning.grid": str(tuning["grid"]),
-              "tuning.rule_sentence": RULE_SENTENCES[tuning["rule"]]}
+    values = {
+        "tuning.folds": str(tuning["folds"]),
+        "tuning.rule": str(tuning["rule"]).replace("_", " "),
+        "tuning.metric": str(tuning["metric"]),
+        "tuning.grid": str(tuning["grid"]),
+        "tuning.rule_sentence": RULE_SENTENCES[tuning["rule"]],
+    }
     if winners is None or winners.is_empty():
         values["tuning_sentence"] = "no tuning record is part of this build"
         values["tuning_sentence_cap"] = "No tuning record is part of this build"
@@ -459,33 +608,50 @@ def tuning_values(config: Mapping[str, Any], winners: pl.DataFrame | None) -> di
     if changed.is_empty():
         sentence = "the rule keeps the baseline configuration for every dataset and model"
     else:
-        sentence = "the rule chose " + _join([
-            f"{row['variant'].replace('_', ' ')} for {MODEL_NAMES.get(row['model'], row['model'])} on "
-            f"{DATASET_NAMES.get(row['dataset'], row['dataset'])}" for row in changed.iter_rows(named=True)])
-    sentence += ("; the configuration of the final runs (dataset_settings) is the baseline with these winners"
-                 if not missing else
-                 "; NOT applied in dataset_settings, so the test numbers of this report are not the record's "
-                 "choice: " + _join(missing))
+        sentence = "the rule chose " + _join(
+            [
+                f"{row['variant'].replace('_', ' ')} for {MODEL_NAMES.get(row['model'], row['model'])} on "
+                f"{DATASET_NAMES.get(row['dataset'], row['dataset'])}"
+                for row in changed.iter_rows(named=True)
+            ]
+        )
+    sentence += (
+        "; the configuration of the final runs (dataset_settings) is the baseline with these winners"
+        if not missing
+        else "; NOT applied in dataset_settings, so the test numbers of this report are not the record's "
+        "choice: " + _join(missing)
+    )
     values["tuning_sentence"] = sentence
     values["tuning_sentence_cap"] = values["tuning_sentence"][:1].upper() + values["tuning_sentence"][1:]
     return values
 
 
-def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: Mapping[str, Path],
-                       values_path: Path, tables_out: Path, tuning_dir: Path | None = None) -> None:
+def write_paper_inputs(
+    config: Mapping[str, Any],
+    tables_dir: Path,
+    manifests: Mapping[str, Path],
+    values_path: Path,
+    tables_out: Path,
+    tuning_dir: Path | None = None,
+) -> None:
     """Write values.json and the Markdown tables the manuscript includes (atomically).
 
     ``tuning_dir`` is the cross-validation record (results/tuning/); None where the build has none.
     """
     summary = pl.read_parquet(tables_dir / "summary.parquet")
-    claims = pl.read_csv(tables_dir / "claims.csv", schema_overrides={
-        "measured": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "counted": pl.Boolean})
+    claims = pl.read_csv(
+        tables_dir / "claims.csv",
+        schema_overrides={"measured": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "counted": pl.Boolean},
+    )
     quality = pl.read_parquet(tables_dir / "uncertainty_quality.parquet")
     targets = pl.read_parquet(tables_dir / "training_targets.parquet")
     winners = pl.read_csv(tuning_dir / "winners.csv") if tuning_dir is not None else None
     tuning_summary = pl.read_parquet(tuning_dir / "summary.parquet") if tuning_dir is not None else None
-    comparison = (pl.read_csv(tuning_dir / "comparison.csv")
-                  if tuning_dir is not None and (tuning_dir / "comparison.csv").stat().st_size else None)
+    comparison = (
+        pl.read_csv(tuning_dir / "comparison.csv")
+        if tuning_dir is not None and (tuning_dir / "comparison.csv").stat().st_size
+        else None
+    )
     sweep = pl.read_parquet(tables_dir / "prop_3_3_sweep.parquet")
     tables = {
         "headline": (tables_dir / "summary.md").read_text(),
@@ -502,13 +668,16 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
         "energy": energy_markdown(summary),
         "platforms": platform_markdown(),
     }
-    values = (paper_values(config, summary, claims) | tuning_values(config, winners)
-              | sweep_values(sweep, float(config["model"]["beam_net"]["w_inh"])))
+    values = (
+        paper_values(config, summary, claims)
+        | tuning_values(config, winners)
+        | sweep_values(sweep, float(config["model"]["beam_net"]["w_inh"]))
+    )
     tables_out.mkdir(parents=True, exist_ok=True)
     paths = [values_path] + [tables_out / f"{name}.md" for name in tables]
     with atomic_paths(*paths) as temps:
         temps[0].write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-        for temp, text in zip(temps[1:], tables.values()):
+        for temp, text in zip(temps[1:], tables.values(), strict=True):
             temp.write_text(text)
 
 
@@ -518,9 +687,14 @@ def write_paper_inputs(config: Mapping[str, Any], tables_dir: Path, manifests: M
 # family's figures in PAPER_FIGURES (workflow/rules/common.smk), so render_paper depends on it and
 # render_report merges it for the registered sections only.
 SECTION_VALUES_DIR = "values"
-BASELINE_NAMES = {"ann_mlp_fp32": "the fp32 ANN-MLP", "ann_mlp_int8": "the int8 ANN-MLP",
-                  "ann_mlp_dense_fp32": "the dense fp32 ANN", "ann_mlp_dense_int8": "the dense int8 ANN",
-                  "gpu_attention": "the GPU-attention anchor", "cortex": "the cortex anchor"}
+BASELINE_NAMES = {
+    "ann_mlp_fp32": "the fp32 ANN-MLP",
+    "ann_mlp_int8": "the int8 ANN-MLP",
+    "ann_mlp_dense_fp32": "the dense fp32 ANN",
+    "ann_mlp_dense_int8": "the dense int8 ANN",
+    "gpu_attention": "the GPU-attention anchor",
+    "cortex": "the cortex anchor",
+}
 REFERENCE_LABELS = ("gpu_attention", "cortex")  # the report's anchors (energy.REFERENCE_ANCHORS_NJ)
 PLATFORM_NAMES = {"loihi": "Loihi", "cmos45_fp32": "45 nm CMOS fp32", "cmos45_int8": "45 nm CMOS int8"}
 
@@ -543,9 +717,14 @@ def sweep_steps(sweep: pl.DataFrame, lif_steps: int | None = None) -> int:
     return int(lif_steps) if lif_steps is not None and int(lif_steps) in swept else int(swept[len(swept) // 2])
 
 
-def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int | None = None,
-                  platform: str = "loihi", summary: pl.DataFrame | None = None,
-                  n_patterns: int | None = None) -> dict[str, str]:
+def energy_values(
+    sweep: pl.DataFrame,
+    crossings: pl.DataFrame,
+    lif_steps: int | None = None,
+    platform: str = "loihi",
+    summary: pl.DataFrame | None = None,
+    n_patterns: int | None = None,
+) -> dict[str, str]:
     """Named values of the energy sweep (results/energy/{sweep,crossings}.parquet) at T = ``lif_steps``,
     for BEAM-Net on ``platform`` (its native one, Loihi): energy at the smallest and largest N,
     the N at which it crosses each baseline, and one sentence per dataset. With the headline
@@ -554,9 +733,13 @@ def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int |
     steps = sweep_steps(sweep, lif_steps)
     at_t = sweep.filter(pl.col("lif_steps") == steps)
     ns = sorted(at_t["n_patterns"].unique().to_list())
-    values = {"energy.lif_steps": str(steps), "energy.platform": PLATFORM_NAMES.get(platform, platform),
-              "energy.n_min": str(ns[0]), "energy.n_max": str(ns[-1]),
-              "energy.n_grid": ", ".join(str(n) for n in ns)}
+    values = {
+        "energy.lif_steps": str(steps),
+        "energy.platform": PLATFORM_NAMES.get(platform, platform),
+        "energy.n_min": str(ns[0]),
+        "energy.n_max": str(ns[-1]),
+        "energy.n_grid": ", ".join(str(n) for n in ns),
+    }
     for row in at_t.filter(pl.col("platform") == "reference").unique("model").iter_rows(named=True):
         values[f"energy.anchor.{row['model']}"] = f"{row['energy_nj']:g}"
     sentences = []
@@ -569,8 +752,9 @@ def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int |
         key = f"energy.{dataset}"
         values[f"{key}.beam_nj_n_min"], values[f"{key}.beam_nj_n_max"] = _nj(low["energy_nj"]), _nj(high["energy_nj"])
         phrases = []
-        chosen = crossings.filter((pl.col("dataset") == dataset) & (pl.col("lif_steps") == steps)
-                                  & (pl.col("beam_net_platform") == platform))
+        chosen = crossings.filter(
+            (pl.col("dataset") == dataset) & (pl.col("lif_steps") == steps) & (pl.col("beam_net_platform") == platform)
+        )
         for row in chosen.iter_rows(named=True):
             baseline = row["baseline"]
             name = BASELINE_NAMES.get(baseline, baseline)
@@ -582,25 +766,31 @@ def energy_values(sweep: pl.DataFrame, crossings: pl.DataFrame, lif_steps: int |
                 phrases.append(f"becomes {side} than {name} beyond N ≈ {row['crossing_n']:.0f}")
             else:
                 values[f"{key}.crossing.{baseline}"] = f"none for N in [{row['n_min']}, {row['n_max']}]"
-                other = mine.filter((pl.col("model") == baseline)
-                                    & (pl.col("platform") == row["baseline_platform"])).sort("n_patterns")
+                other = mine.filter(
+                    (pl.col("model") == baseline) & (pl.col("platform") == row["baseline_platform"])
+                ).sort("n_patterns")
                 below = other.height > 0 and low["energy_nj"] < other["energy_nj"][0]
                 phrases.append(f"stays {'below' if below else 'above'} {name} throughout")
         if summary is not None and n_patterns is not None:
             values.update(_sweep_against_headline(mine, summary, dataset, int(n_patterns), key))
-        sentence = (f"on {DATASET_NAMES.get(dataset, dataset)}, it spends {_nj(low['energy_nj'])} nJ per inference "
-                    f"at N = {low['n_patterns']} and "
-                    f"{_nj(high['energy_nj'])} nJ at N = {high['n_patterns']}")
+        sentence = (
+            f"on {DATASET_NAMES.get(dataset, dataset)}, it spends {_nj(low['energy_nj'])} nJ per inference "
+            f"at N = {low['n_patterns']} and "
+            f"{_nj(high['energy_nj'])} nJ at N = {high['n_patterns']}"
+        )
         if phrases:
             sentence += "; it " + _join(phrases)
         sentences.append(sentence)
     values["energy_sentence"] = "; ".join(sentences) or "no dataset was swept"
-    ratios = [f"{values[f'energy.{d}.ann_sweep_vs_headline']} times the headline's on {DATASET_NAMES.get(d, d)}"
-              for d in at_t["dataset"].unique().sort().to_list()
-              if not values.get(f"energy.{d}.ann_sweep_vs_headline", "not").startswith("not")]
+    ratios = [
+        f"{values[f'energy.{d}.ann_sweep_vs_headline']} times the headline's on {DATASET_NAMES.get(d, d)}"
+        for d in at_t["dataset"].unique().sort().to_list()
+        if not values.get(f"energy.{d}.ann_sweep_vs_headline", "not").startswith("not")
+    ]
     values["energy_ann_agreement"] = _join(ratios) if ratios else "not compared (no headline ANN-MLP at the trained N)"
-    values["energy_sweep_table"] = sweep_markdown(at_t, crossings.filter(pl.col("lif_steps") == steps),
-                                                  platform, n_patterns)
+    values["energy_sweep_table"] = sweep_markdown(
+        at_t, crossings.filter(pl.col("lif_steps") == steps), platform, n_patterns
+    )
     return values
 
 
@@ -621,34 +811,55 @@ def sweep_markdown(at_t: pl.DataFrame, crossings: pl.DataFrame, platform: str, n
             match = frame.filter(pl.col("n_patterns") == n)
             return _nj_cell(match["energy_nj"][0]) if match.height else "n/a"
 
-        rows.append([DATASET_NAMES.get(dataset, dataset), f"BEAM-Net ({PLATFORM_NAMES.get(platform, platform)}"
-                     + (" + host loop)" if platform == "loihi" else ")"), *(at(beam, n) for n in shown), "—"])
-        for row in crossings.filter((pl.col("dataset") == dataset)
-                                    & (pl.col("beam_net_platform") == platform)).iter_rows(named=True):
-            other = mine.filter((pl.col("model") == row["baseline"])
-                                & (pl.col("platform") == row["baseline_platform"])).sort("n_patterns")
-            where = (f"N ≈ {row['crossing_n']:.0f} ({'cheaper' if 'cheaper' in (row['direction'] or '') else 'dearer'}"
-                     " beyond)" if row["crossing_n"] is not None else
-                     f"none: BEAM-Net {'below' if beam['energy_nj'][0] < other['energy_nj'][0] else 'above'}")
-            rows.append(["", BASELINE_NAMES.get(row["baseline"], row["baseline"]).removeprefix("the "),
-                         *(at(other, n) for n in shown), where])
+        rows.append(
+            [
+                DATASET_NAMES.get(dataset, dataset),
+                f"BEAM-Net ({PLATFORM_NAMES.get(platform, platform)}"
+                + (" + host loop)" if platform == "loihi" else ")"),
+                *(at(beam, n) for n in shown),
+                "—",
+            ]
+        )
+        for row in crossings.filter(
+            (pl.col("dataset") == dataset) & (pl.col("beam_net_platform") == platform)
+        ).iter_rows(named=True):
+            other = mine.filter(
+                (pl.col("model") == row["baseline"]) & (pl.col("platform") == row["baseline_platform"])
+            ).sort("n_patterns")
+            where = (
+                f"N ≈ {row['crossing_n']:.0f} ({'cheaper' if 'cheaper' in (row['direction'] or '') else 'dearer'}"
+                " beyond)"
+                if row["crossing_n"] is not None
+                else f"none: BEAM-Net {'below' if beam['energy_nj'][0] < other['energy_nj'][0] else 'above'}"
+            )
+            rows.append(
+                [
+                    "",
+                    BASELINE_NAMES.get(row["baseline"], row["baseline"]).removeprefix("the "),
+                    *(at(other, n) for n in shown),
+                    where,
+                ]
+            )
     if not rows:
         return "No dataset was swept."
     header = ["Dataset", "Model", *(f"N = {n} (nJ)" for n in shown)]
     return markdown_table([*header, "Crossing with BEAM-Net"], rows, "ll" + "r" * (len(header) - 2) + "l")
 
 
-
-def _sweep_against_headline(at_t: pl.DataFrame, summary: pl.DataFrame, dataset: str, n_patterns: int,
-                            key: str) -> dict[str, str]:
+def _sweep_against_headline(
+    at_t: pl.DataFrame, summary: pl.DataFrame, dataset: str, n_patterns: int, key: str
+) -> dict[str, str]:
     """The sweep's ANN-MLP (fp32, measured input sparsity) at the trained N beside the headline's."""
     sweep_ann = at_t.filter((pl.col("model") == "ann_mlp_fp32") & (pl.col("n_patterns") == n_patterns))
     headline = summary.filter((pl.col("dataset") == dataset) & (pl.col("model") == "ann_mlp"))
     if sweep_ann.is_empty() or headline.is_empty():
         return {f"{key}.ann_sweep_vs_headline": f"not compared (N = {n_patterns} not swept, or no headline ANN-MLP)"}
     swept, measured = float(sweep_ann["energy_nj"][0]), float(headline["energy_nj_mean"][0])
-    return {f"{key}.ann_sweep_nj": _nj(swept), f"{key}.ann_headline_nj": _nj(measured),
-            f"{key}.ann_sweep_vs_headline": f"{swept / measured:.3f}"}
+    return {
+        f"{key}.ann_sweep_nj": _nj(swept),
+        f"{key}.ann_headline_nj": _nj(measured),
+        f"{key}.ann_sweep_vs_headline": f"{swept / measured:.3f}",
+    }
 
 
 def energy_markdown(summary: pl.DataFrame) -> str:
@@ -666,12 +877,20 @@ def energy_markdown(summary: pl.DataFrame) -> str:
     for row in summary.sort(["dataset", "model"]).iter_rows(named=True):
         native = NATIVE_PLATFORM[row["model"]]
         uses_host = PLATFORMS[native].reads_in_synop and (row.get("energy_host_nj_mean") or 0.0) > 0
-        rows.append([DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
-                     PLATFORM_NAMES.get(native, native), cell(row, "energy_on_chip_nj"),
-                     PLATFORM_NAMES[HOST_PLATFORM] if uses_host else "none",
-                     cell(row, "energy_host_nj") if uses_host else "—", cell(row, "energy_nj")])
-    return markdown_table(["Dataset", "Model", "Platform", "On chip (nJ)", "Host", "Host (nJ)", "Total (nJ)"],
-                          rows, "lllrlrr")
+        rows.append(
+            [
+                DATASET_NAMES.get(row["dataset"], row["dataset"]),
+                MODEL_NAMES.get(row["model"], row["model"]),
+                PLATFORM_NAMES.get(native, native),
+                cell(row, "energy_on_chip_nj"),
+                PLATFORM_NAMES[HOST_PLATFORM] if uses_host else "none",
+                cell(row, "energy_host_nj") if uses_host else "—",
+                cell(row, "energy_nj"),
+            ]
+        )
+    return markdown_table(
+        ["Dataset", "Model", "Platform", "On chip (nJ)", "Host", "Host (nJ)", "Total (nJ)"], rows, "lllrlrr"
+    )
 
 
 def platform_markdown() -> str:
@@ -679,16 +898,46 @@ def platform_markdown() -> str:
     memory-read energy by memory size (beamnet.energy)."""
     from beamnet.energy import DRAM_READ_64BIT_PJ, PLATFORMS, SRAM_READ_64BIT_PJ
 
-    rows = [[p.name, p.chip, f"{p.mac_pj:g}" if p.mac_pj else "host", f"{p.synop_pj:g}",
-             f"{p.neuron_update_pj:g} / {p.active_update_pj:g}", f"{p.spike_pj:g}",
-             "in the synaptic op" if p.reads_in_synop else f"{p.word_bits}-bit words", p.source]
-            for p in PLATFORMS.values()]
+    rows = [
+        [
+            p.name,
+            p.chip,
+            f"{p.mac_pj:g}" if p.mac_pj else "host",
+            f"{p.synop_pj:g}",
+            f"{p.neuron_update_pj:g} / {p.active_update_pj:g}",
+            f"{p.spike_pj:g}",
+            "in the synaptic op" if p.reads_in_synop else f"{p.word_bits}-bit words",
+            p.source,
+        ]
+        for p in PLATFORMS.values()
+    ]
     sizes = ", ".join(f"{size / 1024:g} kB: {pj:g} pJ" for size, pj in SRAM_READ_64BIT_PJ)
-    rows.append(["memory read (64-bit)", "45 nm SRAM / DRAM", "", "", "", "",
-                 f"{sizes}; DRAM {DRAM_READ_64BIT_PJ[0]:g}-{DRAM_READ_64BIT_PJ[1]:g} pJ",
-                 "Horowitz, ISSCC 2014"])
-    return markdown_table(["Platform", "Chip", "MAC (pJ)", "Synaptic op (pJ)", "Update idle / spiking (pJ)",
-                           "Spike (pJ)", "Memory reads", "Source"], rows, "llrrrrll")
+    rows.append(
+        [
+            "memory read (64-bit)",
+            "45 nm SRAM / DRAM",
+            "",
+            "",
+            "",
+            "",
+            f"{sizes}; DRAM {DRAM_READ_64BIT_PJ[0]:g}-{DRAM_READ_64BIT_PJ[1]:g} pJ",
+            "Horowitz, ISSCC 2014",
+        ]
+    )
+    return markdown_table(
+        [
+            "Platform",
+            "Chip",
+            "MAC (pJ)",
+            "Synaptic op (pJ)",
+            "Update idle / spiking (pJ)",
+            "Spike (pJ)",
+            "Memory reads",
+            "Source",
+        ],
+        rows,
+        "llrrrrll",
+    )
 
 
 def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
@@ -704,43 +953,63 @@ def loihi_values(summary: pl.DataFrame) -> dict[str, str]:
         values["loihi.projection"] = projection
         if model == "beam_net" or "loihi.threshold_mode" not in values:
             values["loihi.threshold_mode"] = str(row.get("threshold_mode") or "not recorded")
-        values.update({
-            f"{key}.agreement": _percent(row["agreement_torch"]),
-            f"{key}.agreement_deterministic": _percent(row["agreement_torch_deterministic"]),
-            f"{key}.accuracy": _percent(row["accuracy"]), f"{key}.torch_accuracy": _percent(row["torch_accuracy"]),
-            f"{key}.energy_nj": _nj(row["energy_nj_mean"]), f"{key}.energy_nj_std": _nj(row["energy_nj_std"]),
-            f"{key}.energy_on_chip_nj": _nj(row.get("energy_on_chip_nj_mean") or row["energy_nj_mean"]),
-            f"{key}.energy_host_nj": _nj(row.get("energy_host_nj_mean") or 0.0),
-            f"{key}.energy_vs_projection": f"{row['energy_vs_projection']:.2f}",
-            f"{key}.samples": str(row["samples"]), f"{key}.seed": str(row["seed"]),
-            f"{key}.wall_time_s": f"{row['wall_time_s']:.0f}", f"{key}.simulator": str(row["simulator"]),
-        })
+        values.update(
+            {
+                f"{key}.agreement": _percent(row["agreement_torch"]),
+                f"{key}.agreement_deterministic": _percent(row["agreement_torch_deterministic"]),
+                f"{key}.accuracy": _percent(row["accuracy"]),
+                f"{key}.torch_accuracy": _percent(row["torch_accuracy"]),
+                f"{key}.energy_nj": _nj(row["energy_nj_mean"]),
+                f"{key}.energy_nj_std": _nj(row["energy_nj_std"]),
+                f"{key}.energy_on_chip_nj": _nj(row.get("energy_on_chip_nj_mean") or row["energy_nj_mean"]),
+                f"{key}.energy_host_nj": _nj(row.get("energy_host_nj_mean") or 0.0),
+                f"{key}.energy_vs_projection": f"{row['energy_vs_projection']:.2f}",
+                f"{key}.samples": str(row["samples"]),
+                f"{key}.seed": str(row["seed"]),
+                f"{key}.wall_time_s": f"{row['wall_time_s']:.0f}",
+                f"{key}.simulator": str(row["simulator"]),
+            }
+        )
         ratio = row["energy_vs_projection"]
-        beam = summary.filter((pl.col("dataset") == row["dataset"]) & (pl.col("model") == "beam_net")) \
-            if "model" in summary.columns else summary.clear()
-        if model != "beam_net":   # the projection is BEAM-Net's: compare with BEAM-Net's measured energy
-            versus = (f"{row['energy_nj_mean'] / beam['energy_nj_mean'][0]:.1f} times BEAM-Net's measured energy "
-                      "on the same samples" if beam.height else "with no BEAM-Net run to compare")
+        beam = (
+            summary.filter((pl.col("dataset") == row["dataset"]) & (pl.col("model") == "beam_net"))
+            if "model" in summary.columns
+            else summary.clear()
+        )
+        if model != "beam_net":  # the projection is BEAM-Net's: compare with BEAM-Net's measured energy
+            versus = (
+                f"{row['energy_nj_mean'] / beam['energy_nj_mean'][0]:.1f} times BEAM-Net's measured energy "
+                "on the same samples"
+                if beam.height
+                else "with no BEAM-Net run to compare"
+            )
         elif row["report_projection_nj_low"] <= row["energy_nj_mean"] <= row["report_projection_nj_high"]:
             versus = f"within the report's projection of {projection}"
         else:
             versus = f"{ratio:.1f} times the upper end of the report's projection of {projection}"
-        deterministic = (f" ({_percent(row['agreement_torch_deterministic'])} with its deterministic-threshold "
-                         "prediction)" if model == "beam_net" else "")
+        deterministic = (
+            f" ({_percent(row['agreement_torch_deterministic'])} with its deterministic-threshold prediction)"
+            if model == "beam_net"
+            else ""
+        )
+        on_chip = row.get("energy_on_chip_nj_mean") or row["energy_nj_mean"]
         sentences.append(
             f"{MODEL_NAMES.get(model, model)} on {DATASET_NAMES.get(row['dataset'], row['dataset'])} "
             f"({row['samples']} test samples, seed {row['seed']}) agrees with its torch model's prediction on "
             f"{_percent(row['agreement_torch'])} of samples{deterministic}, is {_percent(row['accuracy'])} "
             f"accurate against {_percent(row['torch_accuracy'])} in torch, and spends {_nj(row['energy_nj_mean'])} "
-            f"± {_nj(row['energy_nj_std'])} nJ per inference ({_nj(row.get('energy_on_chip_nj_mean') or row['energy_nj_mean'])}"
-            f" on chip, {_nj(row.get('energy_host_nj_mean') or 0.0)} on the host), {versus}")
+            f"± {_nj(row['energy_nj_std'])} nJ per inference ({_nj(on_chip)} on chip, "
+            f"{_nj(row.get('energy_host_nj_mean') or 0.0)} on the host), {versus}"
+        )
     values["loihi_sentence"] = "; ".join(sentences) or "no dataset was run on Loihi"
     values["loihi_table"] = loihi_markdown(summary)
     if summary.height and "reference_mismatches" in summary.columns:
         samples, mismatches = int(summary["samples"].sum()), int(summary["reference_mismatches"].sum())
         values["loihi_reference_sentence"] = (
-            f"the simulator matched it spike for spike on all {samples} samples" if mismatches == 0 else
-            f"the simulator differed from it on {mismatches} of {samples} samples")
+            f"the simulator matched it spike for spike on all {samples} samples"
+            if mismatches == 0
+            else f"the simulator differed from it on {mismatches} of {samples} samples"
+        )
     else:
         values["loihi_reference_sentence"] = "the comparison was not recorded"
     return values
@@ -753,18 +1022,38 @@ def loihi_markdown(summary: pl.DataFrame) -> str:
     for row in summary.sort(["dataset", "model"]).iter_rows(named=True):
         on_chip = row.get("energy_on_chip_nj_mean")
         host = row.get("energy_host_nj_mean")
-        rows.append([DATASET_NAMES.get(row["dataset"], row["dataset"]), MODEL_NAMES.get(row["model"], row["model"]),
-                     str(row["samples"]), _percent(row["agreement_torch"], 0),
-                     _percent(row["agreement_torch_deterministic"], 0),
-                     f"{_percent(row['accuracy'], 0)} ({_percent(row['torch_accuracy'], 0)})",
-                     _nj_cell(on_chip) if on_chip is not None else "n/a",
-                     _nj_cell(host) if host else "—",
-                     f"{_nj_cell(row['energy_nj_mean'])} ± {_nj_cell(row['energy_nj_std'])}",
-                     f"{row['energy_vs_projection']:,.0f}x"])
+        rows.append(
+            [
+                DATASET_NAMES.get(row["dataset"], row["dataset"]),
+                MODEL_NAMES.get(row["model"], row["model"]),
+                str(row["samples"]),
+                _percent(row["agreement_torch"], 0),
+                _percent(row["agreement_torch_deterministic"], 0),
+                f"{_percent(row['accuracy'], 0)} ({_percent(row['torch_accuracy'], 0)})",
+                _nj_cell(on_chip) if on_chip is not None else "n/a",
+                _nj_cell(host) if host else "—",
+                f"{_nj_cell(row['energy_nj_mean'])} ± {_nj_cell(row['energy_nj_std'])}",
+                f"{row['energy_vs_projection']:,.0f}x",
+            ]
+        )
     if not rows:
         return "No dataset was run on Loihi."
-    return markdown_table(["Dataset", "Model", "Samples", "Agreement", "Agreement (det.)", "Accuracy (torch)",
-                           "On chip (nJ)", "Host (nJ)", "Total (nJ)", "vs projection"], rows, "llrrrrrrrr")
+    return markdown_table(
+        [
+            "Dataset",
+            "Model",
+            "Samples",
+            "Agreement",
+            "Agreement (det.)",
+            "Accuracy (torch)",
+            "On chip (nJ)",
+            "Host (nJ)",
+            "Total (nJ)",
+            "vs projection",
+        ],
+        rows,
+        "llrrrrrrrr",
+    )
 
 
 def write_section_values(values: Mapping[str, str], path: str | Path) -> Path:
@@ -786,8 +1075,9 @@ def section_values(values_path: Path, sections: Sequence[str]) -> dict[str, str]
     return merged
 
 
-def expand_source(text: str, values: Mapping[str, str], tables: Mapping[str, str],
-                  captions: Mapping[str, str] | None = None) -> str:
+def expand_source(
+    text: str, values: Mapping[str, str], tables: Mapping[str, str], captions: Mapping[str, str] | None = None
+) -> str:
     """Substitute ``{{ value:NAME }}``, ``{{ table:NAME }}`` and ``{{ caption:NAME }}`` tokens.
 
     Captions are the plain-text files the HTML report also uses (paper/captions/NAME.rst), so a
@@ -806,15 +1096,18 @@ def expand_source(text: str, values: Mapping[str, str], tables: Mapping[str, str
 
     expanded = TOKEN.sub(substitute, text)
     if missing:
-        raise ValueError(f"report source names unknown values or tables: {', '.join(sorted(set(missing)))} "
-                         f"(known values: {', '.join(sorted(values))}; tables: {', '.join(sorted(tables))}; "
-                         f"captions: {', '.join(sorted(sources['caption']))})")
+        raise ValueError(
+            f"report source names unknown values or tables: {', '.join(sorted(set(missing)))} "
+            f"(known values: {', '.join(sorted(values))}; tables: {', '.join(sorted(tables))}; "
+            f"captions: {', '.join(sorted(sources['caption']))})"
+        )
     return expanded
 
 
 def apply_conditions(body: str, flags: Mapping[str, bool]) -> str:
     """Keep or drop Quarto's ``::: {.content-visible when-meta="key"}`` blocks (and unless-meta,
     .content-hidden) by the boolean ``flags``, as Quarto would; blocks must not nest."""
+
     def choose(match: re.Match[str]) -> str:
         kind, condition, key, content = match.groups()
         show = bool(flags.get(key, False)) == (condition == "when")
@@ -832,6 +1125,7 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 def _rebase_images(body: str, source_dir: Path, build_dir: Path) -> str:
     """Re-base relative image paths from the source's folder to the build folder."""
+
     def rebase(match: re.Match[str]) -> str:
         path = match.group(2)
         if path.startswith(("/", "http:", "https:")):
@@ -858,12 +1152,23 @@ def renderer_name() -> tuple[str, str | None]:
 def _pandoc_typst_description() -> str:
     import pypandoc
 
-    return (f"pandoc {pypandoc.get_pandoc_version()} (pypandoc-binary) and typst "
-            f"{metadata.version('typst')} (PyPI package), Quarto's fallback")
+    return (
+        f"pandoc {pypandoc.get_pandoc_version()} (pypandoc-binary) and typst "
+        f"{metadata.version('typst')} (PyPI package), Quarto's fallback"
+    )
 
 
-def render_report(source: Path, values_path: Path, tables_dir: Path, captions_dir: Path, sections: Sequence[str],
-                  lua_filter: Path, output: Path, build_dir: Path, renderer: str = "auto") -> str:
+def render_report(
+    source: Path,
+    values_path: Path,
+    tables_dir: Path,
+    captions_dir: Path,
+    sections: Sequence[str],
+    lua_filter: Path,
+    output: Path,
+    build_dir: Path,
+    renderer: str = "auto",
+) -> str:
     """Expand ``source`` and render it to ``output`` (PDF); returns a description of the renderer."""
     values = dict(json.loads(values_path.read_text()))
     values.update(section_values(values_path, sections))
@@ -881,10 +1186,10 @@ def render_report(source: Path, values_path: Path, tables_dir: Path, captions_di
     body = _rebase_images(expand_source(body, values, tables, captions), source.parent, build_dir)
     for path in referenced_images(body):
         if not (build_dir / path).exists():
-            raise FileNotFoundError(f"figure '{path}' referenced by {source} does not exist "
-                                    f"(relative to {build_dir})")
-    front = {key: (expand_source(value, values, tables) if isinstance(value, str) else value)
-             for key, value in front.items()}
+            raise FileNotFoundError(f"figure '{path}' referenced by {source} does not exist (relative to {build_dir})")
+    front = {
+        key: (expand_source(value, values, tables) if isinstance(value, str) else value) for key, value in front.items()
+    }
     front.update(flags)
     if "bibliography" in front:
         front["bibliography"] = str((source.parent / front["bibliography"]).resolve())
@@ -909,8 +1214,20 @@ def _render_pandoc_typst(document: Path, lua_filter: Path, output: Path) -> None
     import typst
 
     typ = document.with_suffix(".typ")
-    command = [pypandoc.get_pandoc_path(), document.name, "--from", "markdown", "--to", "typst", "--standalone",
-               "--lua-filter", str(lua_filter.resolve()), "--citeproc", "--output", typ.name]
+    command = [
+        pypandoc.get_pandoc_path(),
+        document.name,
+        "--from",
+        "markdown",
+        "--to",
+        "typst",
+        "--standalone",
+        "--lua-filter",
+        str(lua_filter.resolve()),
+        "--citeproc",
+        "--output",
+        typ.name,
+    ]
     result = subprocess.run(command, cwd=document.parent, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"pandoc failed on {document}: {result.stderr.strip()}")

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from beamnet.io import atomic_paths
 
-BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[A-Za-z0-9_.-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)",
-                   re.DOTALL)
+BLOCK = re.compile(
+    r"(<!-- BEGIN generated:(?P<name>[A-Za-z0-9_.-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)", re.DOTALL
+)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ VERDICTS = ("holds", "fails", "inconclusive")
 
 # --- draws --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Draws:
     """Bootstrap replicates as weights: ``seeds`` (B, S) seed positions, ``counts`` (B, S, n)."""
@@ -79,8 +80,14 @@ class Draws:
         return int(self.counts.shape[2])
 
 
-def hierarchical_draws(n_seeds: int, n_samples: int, resamples: int, rng: np.random.Generator,
-                       resample_seeds: bool = True, crossed: bool = True) -> Draws:
+def hierarchical_draws(
+    n_seeds: int,
+    n_samples: int,
+    resamples: int,
+    rng: np.random.Generator,
+    resample_seeds: bool = True,
+    crossed: bool = True,
+) -> Draws:
     """Resample seeds with replacement, then test samples with replacement within them.
 
     ``crossed``: one draw of sample ids serves every seed of a replicate (the samples are shared
@@ -111,8 +118,8 @@ def observed_draw(n_seeds: int, n_samples: int) -> Draws:
 
 # --- statistics ---------------------------------------------------------------------------------
 
-Components = Callable[[np.ndarray, int], np.ndarray]   # (weights (R, n), seed position) -> (R, c)
-Finish = Callable[[np.ndarray], np.ndarray]           # summed components (B, c) -> values (B,)
+Components = Callable[[np.ndarray, int], np.ndarray]  # (weights (R, n), seed position) -> (R, c)
+Finish = Callable[[np.ndarray], np.ndarray]  # summed components (B, c) -> values (B,)
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ def _combine(a: Statistic, b: Statistic, operation: Callable[[np.ndarray, np.nda
         return np.concatenate([a.components(weights, seed), b.components(weights, seed)], axis=1)
 
     def finish(sums: np.ndarray) -> np.ndarray:
-        return operation(a.finish(sums[:, :a.width]), b.finish(sums[:, a.width:]))
+        return operation(a.finish(sums[:, : a.width]), b.finish(sums[:, a.width :]))
 
     return Statistic(components, finish, a.width + b.width)
 
@@ -175,6 +182,7 @@ def ratio(a: Statistic, b: Statistic) -> Statistic:
 
 
 # --- weighted per-seed metrics (weights (R, n); the data of one seed, (n,)) ---------------------
+
 
 def weighted_ece(weights: np.ndarray, confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:
     """ECE with ``n_bins`` equal-width bins (k/M, (k+1)/M] (Guo et al. 2017), per weight row:
@@ -206,7 +214,7 @@ def weighted_auroc(weights: np.ndarray, score: np.ndarray, positive: np.ndarray)
     cumulative = np.zeros((w.shape[0], w.shape[1] + 1))
     np.cumsum(np.where(pos, 0.0, w), axis=1, out=cumulative[:, 1:])
     hits = np.flatnonzero(pos)
-    between = cumulative[:, first[hits]] + cumulative[:, last[hits] + 1]   # 2 x (below + tied / 2)
+    between = cumulative[:, first[hits]] + cumulative[:, last[hits] + 1]  # 2 x (below + tied / 2)
     numerator = 0.5 * (w[:, hits] * between).sum(1)
     positives = w[:, hits].sum(1)
     return _divide(numerator, positives * cumulative[:, -1])
@@ -229,6 +237,7 @@ def weighted_aurc(weights: np.ndarray, confidence: np.ndarray, error: np.ndarray
 
 
 # --- estimates and verdicts ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -307,7 +316,7 @@ class Threshold:
 
 
 def verdict(value: Estimate, threshold: Threshold) -> str:
-    """"holds" if the whole interval is on the good side, "fails" if wholly on the bad side (or,
+    """ "holds" if the whole interval is on the good side, "fails" if wholly on the bad side (or,
     for an ``every`` threshold, if the point is), else "inconclusive" (also when not measured)."""
     if not value.measurable:
         return "inconclusive"

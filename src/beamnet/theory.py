@@ -48,8 +48,8 @@ from beamnet.io import atomic_paths
 from beamnet.models.bayesian_lif import BayesianLIF
 
 DYNAMICS = ("sampled", "mean_field")
-CONFIDENCE = 0.95                   # level of every interval in the sweep table
-PROPOSITION_W_INH = 2.0             # Prop. 3.3's threshold on the lateral inhibition
+CONFIDENCE = 0.95  # level of every interval in the sweep table
+PROPOSITION_W_INH = 2.0  # Prop. 3.3's threshold on the lateral inhibition
 # E|Z| = sqrt(2 / pi) for a standard normal Z: the mean absolute deviation of a proportion
 # under the normal approximation, in the sampled noise scale.
 _MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
@@ -67,8 +67,12 @@ class NeuronConstants:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> NeuronConstants:
         beam = config["model"]["beam_net"]
-        return cls(tau_m=float(beam["tau_m_ms"]), theta=float(beam["theta"]), delta=float(beam["delta"]),
-                   dt=float(config["encoding"]["dt_ms"]))
+        return cls(
+            tau_m=float(beam["tau_m_ms"]),
+            theta=float(beam["theta"]),
+            delta=float(beam["delta"]),
+            dt=float(config["encoding"]["dt_ms"]),
+        )
 
 
 @dataclass
@@ -92,16 +96,23 @@ def total_variation(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return 0.5 * (p - q).abs().sum(1)
 
 
-def draw_drives(n_vectors: int, n_neurons: int, neurons: NeuronConstants, drive_range: Sequence[float],
-                generator: torch.Generator) -> torch.Tensor:
+def draw_drives(
+    n_vectors: int, n_neurons: int, neurons: NeuronConstants, drive_range: Sequence[float], generator: torch.Generator
+) -> torch.Tensor:
     """Drive vectors (B, N): I_j = theta + Delta * u_j, u_j ~ Uniform(drive_range), float64."""
     low, high = (float(x) for x in drive_range)
     u = low + (high - low) * torch.rand(n_vectors, n_neurons, generator=generator, dtype=torch.float64)
     return neurons.theta + neurons.delta * u
 
 
-def rate_posterior_distance(currents: torch.Tensor, w_inh: float, neurons: NeuronConstants, steps: int,
-                            dynamics: str = "sampled", generator: torch.Generator | None = None) -> RateDistance:
+def rate_posterior_distance(
+    currents: torch.Tensor,
+    w_inh: float,
+    neurons: NeuronConstants,
+    steps: int,
+    dynamics: str = "sampled",
+    generator: torch.Generator | None = None,
+) -> RateDistance:
     """TV between the normalised rates of Eqs. 8-9 after ``steps`` steps and softmax(I / Delta).
 
     Parameters
@@ -120,8 +131,14 @@ def rate_posterior_distance(currents: torch.Tensor, w_inh: float, neurons: Neuro
     """
     if dynamics not in DYNAMICS:
         raise ValueError(f"dynamics '{dynamics}': expected one of {list(DYNAMICS)}")
-    lif = BayesianLIF(tau_m=neurons.tau_m, theta=neurons.theta, delta=neurons.delta, w_inh=float(w_inh),
-                      steps=int(steps), dt=neurons.dt)
+    lif = BayesianLIF(
+        tau_m=neurons.tau_m,
+        theta=neurons.theta,
+        delta=neurons.delta,
+        w_inh=float(w_inh),
+        steps=int(steps),
+        dt=neurons.dt,
+    )
     with torch.no_grad():
         output = lif(currents, stochastic=dynamics == "sampled", generator=generator)
     counts = output.spike_counts
@@ -134,12 +151,12 @@ def rate_posterior_distance(currents: torch.Tensor, w_inh: float, neurons: Neuro
         noise = torch.where(silent, torch.nan, 0.5 * _MEAN_ABS_NORMAL * spread.sum(1))
     else:
         noise = torch.zeros_like(distance)
-    return RateDistance(distance=distance, spikes=spikes, noise=noise, silent=silent,
-                        mean_rate=output.rates.mean(1))
+    return RateDistance(distance=distance, spikes=spikes, noise=noise, silent=silent, mean_rate=output.rates.mean(1))
 
 
-def bootstrap_mean_interval(values: torch.Tensor, resamples: int, generator: torch.Generator,
-                            level: float = CONFIDENCE) -> tuple[float, float]:
+def bootstrap_mean_interval(
+    values: torch.Tensor, resamples: int, generator: torch.Generator, level: float = CONFIDENCE
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the mean of ``values`` (independent draws), at ``level``."""
     if values.numel() == 0:
         return math.nan, math.nan
@@ -164,8 +181,13 @@ def sweep_rate_posterior(config: Mapping[str, Any]) -> pl.DataFrame:
     theory = config["theory"]
     neurons = NeuronConstants.from_config(config)
     seed, steps = int(theory["seed"]), int(theory["steps"])
-    currents = draw_drives(int(theory["n_drive_vectors"]), int(theory["n_neurons"]), neurons,
-                           theory["drive_range"], torch.Generator().manual_seed(seed))
+    currents = draw_drives(
+        int(theory["n_drive_vectors"]),
+        int(theory["n_neurons"]),
+        neurons,
+        theory["drive_range"],
+        torch.Generator().manual_seed(seed),
+    )
     tail = (1.0 - CONFIDENCE) / 2.0
     rows = []
     for index, w_inh in enumerate(theory["w_inh"]):
@@ -174,22 +196,37 @@ def sweep_rate_posterior(config: Mapping[str, Any]) -> pl.DataFrame:
             spikes = torch.Generator().manual_seed(seed + 1 + index)
             result = rate_posterior_distance(currents, float(w_inh), neurons, steps, dynamics, spikes)
             scored = result.distance[~result.silent]
-            ci_low, ci_high = bootstrap_mean_interval(scored, int(theory["bootstrap_resamples"]),
-                                                      torch.Generator().manual_seed(seed + 1 + index))
-            spread = (torch.quantile(scored, torch.tensor([tail, 1.0 - tail], dtype=scored.dtype)).tolist()
-                      if scored.numel() else [math.nan, math.nan])
-            rows.append({
-                "dynamics": dynamics, "w_inh": float(w_inh), "n_vectors": int(currents.shape[0]),
-                "silent_vectors": int(result.silent.sum()),
-                "distance_mean": float(scored.mean()) if scored.numel() else math.nan,
-                "distance_ci_low": ci_low, "distance_ci_high": ci_high,
-                "distance_p2_5": spread[0], "distance_p97_5": spread[1],
-                "sampling_noise": float(result.noise[~result.silent].mean()) if scored.numel() else math.nan,
-                "mean_rate": float(result.mean_rate.mean()),
-                "n_neurons": int(currents.shape[1]), "steps": steps, "tau_m_ms": neurons.tau_m,
-                "theta": neurons.theta, "delta": neurons.delta, "dt_ms": neurons.dt,
-                "drive_low": float(theory["drive_range"][0]), "drive_high": float(theory["drive_range"][1]),
-            })
+            ci_low, ci_high = bootstrap_mean_interval(
+                scored, int(theory["bootstrap_resamples"]), torch.Generator().manual_seed(seed + 1 + index)
+            )
+            spread = (
+                torch.quantile(scored, torch.tensor([tail, 1.0 - tail], dtype=scored.dtype)).tolist()
+                if scored.numel()
+                else [math.nan, math.nan]
+            )
+            rows.append(
+                {
+                    "dynamics": dynamics,
+                    "w_inh": float(w_inh),
+                    "n_vectors": int(currents.shape[0]),
+                    "silent_vectors": int(result.silent.sum()),
+                    "distance_mean": float(scored.mean()) if scored.numel() else math.nan,
+                    "distance_ci_low": ci_low,
+                    "distance_ci_high": ci_high,
+                    "distance_p2_5": spread[0],
+                    "distance_p97_5": spread[1],
+                    "sampling_noise": float(result.noise[~result.silent].mean()) if scored.numel() else math.nan,
+                    "mean_rate": float(result.mean_rate.mean()),
+                    "n_neurons": int(currents.shape[1]),
+                    "steps": steps,
+                    "tau_m_ms": neurons.tau_m,
+                    "theta": neurons.theta,
+                    "delta": neurons.delta,
+                    "dt_ms": neurons.dt,
+                    "drive_low": float(theory["drive_range"][0]),
+                    "drive_high": float(theory["drive_range"][1]),
+                }
+            )
     return pl.DataFrame(rows).sort(["dynamics", "w_inh"])
 
 
@@ -217,8 +254,10 @@ def sweep_values(table: pl.DataFrame, model_w_inh: float, dynamics: str = "sampl
         raise ValueError(f"the sweep table has no '{dynamics}' rows")
 
     def at(row: dict[str, Any]) -> str:
-        return (f"{row['distance_mean']:.3f} (95 % interval {row['distance_ci_low']:.3f}-"
-                f"{row['distance_ci_high']:.3f}) at w_inh = {row['w_inh']:g}")
+        return (
+            f"{row['distance_mean']:.3f} (95 % interval {row['distance_ci_low']:.3f}-"
+            f"{row['distance_ci_high']:.3f}) at w_inh = {row['w_inh']:g}"
+        )
 
     records = rows.to_dicts()
     nearest = min(records, key=lambda row: abs(row["w_inh"] - model_w_inh))

@@ -65,8 +65,8 @@ def seed_everything(seed: int, threads: int) -> torch.Generator:
 class BatchResult:
     loss: torch.Tensor
     probabilities: torch.Tensor
-    activity: torch.Tensor       # (B,) fraction of active neuron-steps
-    iterations: torch.Tensor     # (B,) loop iterations (0 for the baselines)
+    activity: torch.Tensor  # (B,) fraction of active neuron-steps
+    iterations: torch.Tensor  # (B,) loop iterations (0 for the baselines)
 
 
 def model_inputs(model: nn.Module, data: EncodedSplit, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -78,20 +78,28 @@ def model_inputs(model: nn.Module, data: EncodedSplit, index: torch.Tensor) -> t
     return (data.intensity[index],)
 
 
-def run_batch(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor,
-              train_settings: Mapping[str, Any], kl_weight: float, stochastic: bool = False,
-              generator: torch.Generator | None = None) -> BatchResult:
+def run_batch(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    labels: torch.Tensor,
+    train_settings: Mapping[str, Any],
+    kl_weight: float,
+    stochastic: bool = False,
+    generator: torch.Generator | None = None,
+) -> BatchResult:
     """Forward one batch and compute the training loss."""
     if isinstance(model, BEAMNet):
         out = model(*inputs, stochastic=stochastic, generator=generator)
-        loss = model.loss(out, labels, kl_weight, train_settings["sparsity_weight"],
-                          train_settings["sparsity_target"])
+        loss = model.loss(out, labels, kl_weight, train_settings["sparsity_weight"], train_settings["sparsity_target"])
         return BatchResult(loss, out.probabilities, out.activity, out.iterations)
     result = model(*inputs)
     logits, counts = result if isinstance(result, tuple) else (result, None)
     loss = nn.functional.cross_entropy(logits, labels)
-    activity = (counts / (model.hidden.out_features * inputs[0].shape[1])).mean(1) if counts is not None \
+    activity = (
+        (counts / (model.hidden.out_features * inputs[0].shape[1])).mean(1)
+        if counts is not None
         else torch.zeros(len(labels))
+    )
     return BatchResult(loss, torch.softmax(logits, 1), activity, torch.zeros(len(labels), dtype=torch.int64))
 
 
@@ -103,8 +111,10 @@ def parameter_groups(model: nn.Module, train_settings: Mapping[str, Any]) -> lis
         return [{"params": list(model.parameters()), "lr": rate}]
     times = model.coincidence.pattern_logits
     rest = [p for p in model.parameters() if p is not times]
-    return [{"params": [times], "lr": rate * float(train_settings.get("pattern_times_lr_scale", 1.0))},
-            {"params": rest, "lr": rate}]
+    return [
+        {"params": [times], "lr": rate * float(train_settings.get("pattern_times_lr_scale", 1.0))},
+        {"params": rest, "lr": rate},
+    ]
 
 
 def kl_weight_at(epoch: int, train_settings: Mapping[str, Any]) -> float:
@@ -114,8 +124,14 @@ def kl_weight_at(epoch: int, train_settings: Mapping[str, Any]) -> float:
 
 
 @torch.no_grad()
-def evaluate_split(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
-                   kl_weight: float, batch_size: int, ece_bins: int) -> dict[str, float]:
+def evaluate_split(
+    model: nn.Module,
+    data: EncodedSplit,
+    train_settings: Mapping[str, Any],
+    kl_weight: float,
+    batch_size: int,
+    ece_bins: int,
+) -> dict[str, float]:
     """Loss, accuracy, ECE, activity and mean loop iterations on a split (mean-field pass)."""
     model.eval()
     losses, probs, activity, iterations = [], [], [], []
@@ -127,10 +143,13 @@ def evaluate_split(model: nn.Module, data: EncodedSplit, train_settings: Mapping
         activity.append(result.activity)
         iterations.append(result.iterations.float())
     probabilities = torch.cat(probs)
-    return {"loss": sum(losses) / len(data), "accuracy": accuracy(probabilities, data.labels),
-            "ece": expected_calibration_error(probabilities, data.labels, ece_bins),
-            "activity": float(torch.cat(activity).mean()),
-            "iterations": float(torch.cat(iterations).mean())}
+    return {
+        "loss": sum(losses) / len(data),
+        "accuracy": accuracy(probabilities, data.labels),
+        "ece": expected_calibration_error(probabilities, data.labels, ece_bins),
+        "activity": float(torch.cat(activity).mean()),
+        "iterations": float(torch.cat(iterations).mean()),
+    }
 
 
 CALIBRATION_GRID = torch.logspace(-2.0, 3.0, 201)
@@ -138,9 +157,14 @@ EVIDENCE_POWER_GRID = torch.linspace(0.5, 4.0, 15)
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str, Any],
-              batch_size: int = EVAL_BATCH, passes: int = 1,
-              generator: torch.Generator | None = None) -> dict[str, float]:
+def calibrate(
+    model: nn.Module,
+    data: EncodedSplit,
+    train_settings: Mapping[str, Any],
+    batch_size: int = EVAL_BATCH,
+    passes: int = 1,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
     """Fit the calibration map on the validation split by NLL (temperature scaling, Guo et al. 2017).
 
     For the baselines one scale multiplies the logits. For BEAM-Net the map acts on the
@@ -169,8 +193,9 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
         index = torch.arange(start, min(start + batch_size, len(data)))
         inputs = model_inputs(model, data, index)
         if beam:
-            outputs.append(monte_carlo_evidence(model, inputs, passes if stochastic else 1,
-                                                generator if stochastic else None))
+            outputs.append(
+                monte_carlo_evidence(model, inputs, passes if stochastic else 1, generator if stochastic else None)
+            )
         else:
             result = model(*inputs)
             outputs.append(result[0] if isinstance(result, tuple) else result)  # logits
@@ -178,7 +203,7 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
     labels = data.labels
     best = {"scale": 1.0, "power": 1.0}
     best_nll = math.inf
-    for power in (EVIDENCE_POWER_GRID.tolist() if beam else [1.0]):
+    for power in EVIDENCE_POWER_GRID.tolist() if beam else [1.0]:
         for scale in CALIBRATION_GRID.tolist():
             if beam:
                 alpha = model.attention.concentrations(raw, scale, power)
@@ -197,8 +222,9 @@ def calibrate(model: nn.Module, data: EncodedSplit, train_settings: Mapping[str,
 
 
 @torch.no_grad()
-def monte_carlo_evidence(model: BEAMNet, inputs: tuple[torch.Tensor, ...], passes: int,
-                         generator: torch.Generator | None) -> torch.Tensor:
+def monte_carlo_evidence(
+    model: BEAMNet, inputs: tuple[torch.Tensor, ...], passes: int, generator: torch.Generator | None
+) -> torch.Tensor:
     """Dirichlet evidence averaged over ``passes`` passes, before calibration (Eq. 12).
 
     e_bar = (1/P) sum_p R r^(p): with a generator the passes sample Bernoulli spikes (Eq. 9),
@@ -243,7 +269,7 @@ class TrainingRun:
     history: list[dict[str, float]]
     wall_times: list[float]
     next_epoch: int = 0
-    best: dict[str, Any] | None = None   # epoch, val accuracy and loss, weights of the best epoch
+    best: dict[str, Any] | None = None  # epoch, val accuracy and loss, weights of the best epoch
 
 
 @dataclass
@@ -257,18 +283,21 @@ class FittedModel:
     calibration: dict[str, float]
 
 
-def start_run(config: Mapping[str, Any], dataset: str, model_name: str, seed: int,
-              train_data: EncodedSplit, threads: int) -> TrainingRun:
+def start_run(
+    config: Mapping[str, Any], dataset: str, model_name: str, seed: int, train_data: EncodedSplit, threads: int
+) -> TrainingRun:
     """Seed everything, build the model (BEAM-Net's patterns from training samples), Adam and
     its cosine schedule over ``train.epochs``."""
     train_settings = config["train"]
     generator = seed_everything(seed, threads)
     model = build_model(model_name, train_data.n_inputs, N_CLASSES, config, dataset)
     if isinstance(model, BEAMNet):
-        model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels,
-                                      generator)
-    optimiser = torch.optim.Adam(parameter_groups(model, train_settings), lr=train_settings["learning_rate"],
-                                 weight_decay=train_settings.get("weight_decay", 0.0))
+        model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels, generator)
+    optimiser = torch.optim.Adam(
+        parameter_groups(model, train_settings),
+        lr=train_settings["learning_rate"],
+        weight_decay=train_settings.get("weight_decay", 0.0),
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=int(train_settings["epochs"]))
     return TrainingRun(model, optimiser, scheduler, generator, history=[], wall_times=[])
 
@@ -278,8 +307,12 @@ def restore_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_na
     if not resume.exists():
         return
     state = torch.load(resume, weights_only=False)
-    if not (state.get("format_version") == CHECKPOINT_FORMAT and state["config_hash"] == digest
-            and state["seed"] == seed and state["model"] == model_name):
+    if not (
+        state.get("format_version") == CHECKPOINT_FORMAT
+        and state["config_hash"] == digest
+        and state["seed"] == seed
+        and state["model"] == model_name
+    ):
         log.info("ignoring %s: it was made with another checkpoint format, config, seed or model", resume)
         return
     run.model.load_state_dict(state["model_state"])
@@ -295,16 +328,36 @@ def restore_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_na
 def save_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_name: str) -> None:
     """Write ``run``'s state after a finished epoch, atomically."""
     with atomic_paths(resume) as (temp,):
-        temp.write_bytes(torch_bytes({
-            "format_version": CHECKPOINT_FORMAT, "config_hash": digest, "seed": seed, "model": model_name,
-            "epoch": run.next_epoch, "model_state": run.model.state_dict(),
-            "optimiser_state": run.optimiser.state_dict(), "scheduler_state": run.scheduler.state_dict(),
-            "generator_state": run.generator.get_state(), "torch_rng_state": torch.get_rng_state(),
-            "history": run.history, "wall_times": run.wall_times, "best": run.best}))
+        temp.write_bytes(
+            torch_bytes(
+                {
+                    "format_version": CHECKPOINT_FORMAT,
+                    "config_hash": digest,
+                    "seed": seed,
+                    "model": model_name,
+                    "epoch": run.next_epoch,
+                    "model_state": run.model.state_dict(),
+                    "optimiser_state": run.optimiser.state_dict(),
+                    "scheduler_state": run.scheduler.state_dict(),
+                    "generator_state": run.generator.get_state(),
+                    "torch_rng_state": torch.get_rng_state(),
+                    "history": run.history,
+                    "wall_times": run.wall_times,
+                    "best": run.best,
+                }
+            )
+        )
 
 
-def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapping[str, Any], epoch: int,
-                what: str, augment: Mapping[str, Any] | None = None, augment_key: str = "augment") -> float:
+def train_epoch(
+    run: TrainingRun,
+    train_data: EncodedSplit,
+    train_settings: Mapping[str, Any],
+    epoch: int,
+    what: str,
+    augment: Mapping[str, Any] | None = None,
+    augment_key: str = "augment",
+) -> float:
     """One pass over the shuffled training split; returns the mean training loss. ``augment`` is
     the model's ``model.<name>.augment`` section (:mod:`beamnet.augment`; None or zeros: off),
     ``augment_key`` its dotted name for error messages.
@@ -320,7 +373,7 @@ def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapp
     order = torch.randperm(len(train_data), generator=run.generator)
     total_loss, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         if augmentation_enabled(augment):
             batch = augment_batch(select_samples(train_data, index), augment, run.generator, augment_key)
             inputs = model_inputs(model, batch, torch.arange(len(index)))
@@ -339,23 +392,51 @@ def train_epoch(run: TrainingRun, train_data: EncodedSplit, train_settings: Mapp
     return total_loss / seen
 
 
-def record_epoch(run: TrainingRun, val_data: EncodedSplit, config: Mapping[str, Any], epoch: int,
-                 train_loss: float, wall_time: float) -> None:
+def record_epoch(
+    run: TrainingRun, val_data: EncodedSplit, config: Mapping[str, Any], epoch: int, train_loss: float, wall_time: float
+) -> None:
     """Score the epoch on val (mean-field pass), append it to the history, keep it if best."""
     train_settings = config["train"]
-    val = evaluate_split(run.model, val_data, train_settings, kl_weight_at(epoch, train_settings), EVAL_BATCH,
-                         int(config["evaluate"]["ece_bins"]))
-    run.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
-                        "val_accuracy": val["accuracy"], "val_ece": val["ece"],
-                        "val_activity": val["activity"], "val_iterations": val["iterations"]})
+    val = evaluate_split(
+        run.model,
+        val_data,
+        train_settings,
+        kl_weight_at(epoch, train_settings),
+        EVAL_BATCH,
+        int(config["evaluate"]["ece_bins"]),
+    )
+    run.history.append(
+        {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_ece": val["ece"],
+            "val_activity": val["activity"],
+            "val_iterations": val["iterations"],
+        }
+    )
     run.wall_times.append(wall_time)
     run.next_epoch = epoch + 1
     if train_settings.get("select_best_epoch", False) and is_better_epoch(val, run.best):
-        run.best = {"epoch": epoch + 1, "accuracy": val["accuracy"], "loss": val["loss"],
-                    "state": {key: value.clone() for key, value in run.model.state_dict().items()}}
-    log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_ece %.4f activity %.4f "
-             "iterations %.2f (%.1f s)", epoch + 1, int(train_settings["epochs"]), train_loss, val["loss"],
-             val["accuracy"], val["ece"], val["activity"], val["iterations"], wall_time)
+        run.best = {
+            "epoch": epoch + 1,
+            "accuracy": val["accuracy"],
+            "loss": val["loss"],
+            "state": {key: value.clone() for key, value in run.model.state_dict().items()},
+        }
+    log.info(
+        "epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_ece %.4f activity %.4f iterations %.2f (%.1f s)",
+        epoch + 1,
+        int(train_settings["epochs"]),
+        train_loss,
+        val["loss"],
+        val["accuracy"],
+        val["ece"],
+        val["activity"],
+        val["iterations"],
+        wall_time,
+    )
 
 
 def select_epoch(run: TrainingRun, epochs: int) -> int:
@@ -363,14 +444,23 @@ def select_epoch(run: TrainingRun, epochs: int) -> int:
     if run.best is None:
         return epochs
     run.model.load_state_dict(run.best["state"])
-    log.info("keeping epoch %d (val accuracy %.4f, val loss %.4f)", run.best["epoch"], run.best["accuracy"],
-             run.best["loss"])
+    log.info(
+        "keeping epoch %d (val accuracy %.4f, val loss %.4f)", run.best["epoch"], run.best["accuracy"], run.best["loss"]
+    )
     return int(run.best["epoch"])
 
 
-def fit_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: int, train_data: EncodedSplit,
-              val_data: EncodedSplit, threads: int = 1, resume: Path | None = None,
-              stop_after_epochs: int | None = None) -> FittedModel | None:
+def fit_model(
+    config: Mapping[str, Any],
+    dataset: str,
+    model_name: str,
+    seed: int,
+    train_data: EncodedSplit,
+    val_data: EncodedSplit,
+    threads: int = 1,
+    resume: Path | None = None,
+    stop_after_epochs: int | None = None,
+) -> FittedModel | None:
     """Train on ``train_data``, select the epoch and fit the calibration map on ``val_data``.
 
     The steps: start (or resume) the run, train and record each epoch (saving the resume
@@ -378,8 +468,10 @@ def fit_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: in
     Returns None where ``stop_after_epochs`` stopped it early (as if killed).
     """
     if train_data.dataset != dataset or val_data.dataset != dataset:
-        raise ValueError(f"training data hold dataset '{train_data.dataset}' and validation data "
-                         f"'{val_data.dataset}', expected '{dataset}'")
+        raise ValueError(
+            f"training data hold dataset '{train_data.dataset}' and validation data "
+            f"'{val_data.dataset}', expected '{dataset}'"
+        )
     train_settings = config["train"]
     epochs = int(train_settings["epochs"])
     digest = config_hash(config)
@@ -394,8 +486,15 @@ def fit_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: in
             return None
         began = time.perf_counter()
         try:
-            train_loss = train_epoch(run, train_data, train_settings, epoch, what,
-                                     config["model"][model_name].get("augment"), f"model.{model_name}.augment")
+            train_loss = train_epoch(
+                run,
+                train_data,
+                train_settings,
+                epoch,
+                what,
+                config["model"][model_name].get("augment"),
+                f"model.{model_name}.augment",
+            )
         except TrainingDiverged:
             if resume is not None:
                 resume.unlink(missing_ok=True)
@@ -404,15 +503,32 @@ def fit_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: in
         if resume is not None:
             save_run(run, resume, digest, seed, model_name)
     selected_epoch = select_epoch(run, epochs)
-    calibration = (calibrate(run.model, val_data, train_settings, passes=int(config["evaluate"]["mc_passes"]),
-                             generator=torch.Generator().manual_seed(seed))
-                   if train_settings.get("calibrate", True) else {"scale": 1.0, "power": 1.0})
+    calibration = (
+        calibrate(
+            run.model,
+            val_data,
+            train_settings,
+            passes=int(config["evaluate"]["mc_passes"]),
+            generator=torch.Generator().manual_seed(seed),
+        )
+        if train_settings.get("calibrate", True)
+        else {"scale": 1.0, "power": 1.0}
+    )
     return FittedModel(run.model, run.history, run.wall_times, selected_epoch, calibration)
 
 
-def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: int,
-                train_cache: Path, val_cache: Path, checkpoint: Path, history_path: Path,
-                threads: int = 1, stop_after_epochs: int | None = None) -> None:
+def train_model(
+    config: Mapping[str, Any],
+    dataset: str,
+    model_name: str,
+    seed: int,
+    train_cache: Path,
+    val_cache: Path,
+    checkpoint: Path,
+    history_path: Path,
+    threads: int = 1,
+    stop_after_epochs: int | None = None,
+) -> None:
     """Train ``model_name`` on ``dataset`` with ``seed``; write the checkpoint and history.
 
     Parameters
@@ -423,34 +539,58 @@ def train_model(config: Mapping[str, Any], dataset: str, model_name: str, seed: 
     """
     train_data, val_data = load_cache(train_cache), load_cache(val_cache)
     if train_data.dataset != dataset or val_data.dataset != dataset:
-        raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset "
-                         f"'{train_data.dataset}', expected '{dataset}'")
+        raise ValueError(
+            f"caches '{train_cache}', '{val_cache}' hold dataset '{train_data.dataset}', expected '{dataset}'"
+        )
     train_data, val_data = model_view(train_data, config, model_name), model_view(val_data, config, model_name)
     resume = _resume_path(checkpoint)
     fitted = fit_model(config, dataset, model_name, seed, train_data, val_data, threads, resume, stop_after_epochs)
     if fitted is None:
         return
     train_settings = config["train"]
-    calibrated = evaluate_split(fitted.model, val_data, train_settings,
-                                kl_weight_at(int(train_settings["epochs"]) - 1, train_settings), EVAL_BATCH,
-                                int(config["evaluate"]["ece_bins"]))
+    calibrated = evaluate_split(
+        fitted.model,
+        val_data,
+        train_settings,
+        kl_weight_at(int(train_settings["epochs"]) - 1, train_settings),
+        EVAL_BATCH,
+        int(config["evaluate"]["ece_bins"]),
+    )
     calibration = fitted.calibration
-    log.info("calibration scale %.4g power %.3g; mean-field pass on val: loss %.4f acc %.4f ece %.4f",
-             calibration["scale"], calibration["power"], calibrated["loss"], calibrated["accuracy"],
-             calibrated["ece"])
+    log.info(
+        "calibration scale %.4g power %.3g; mean-field pass on val: loss %.4f acc %.4f ece %.4f",
+        calibration["scale"],
+        calibration["power"],
+        calibrated["loss"],
+        calibrated["accuracy"],
+        calibrated["ece"],
+    )
     payload = {
-        "format_version": CHECKPOINT_FORMAT, "dataset": dataset, "model": model_name, "seed": seed,
-        "encoding": train_data.encoding, "n_inputs": train_data.n_inputs, "n_classes": N_CLASSES,
-        "input_shape": list(train_data.input_shape), "parameter_count": count_parameters(fitted.model),
-        "state_dict": fitted.model.state_dict(), "history": _canonical(fitted.history),
-        "config": _canonical(config), "selected_epoch": fitted.selected_epoch,
+        "format_version": CHECKPOINT_FORMAT,
+        "dataset": dataset,
+        "model": model_name,
+        "seed": seed,
+        "encoding": train_data.encoding,
+        "n_inputs": train_data.n_inputs,
+        "n_classes": N_CLASSES,
+        "input_shape": list(train_data.input_shape),
+        "parameter_count": count_parameters(fitted.model),
+        "state_dict": fitted.model.state_dict(),
+        "history": _canonical(fitted.history),
+        "config": _canonical(config),
+        "selected_epoch": fitted.selected_epoch,
         # the calibrated model's mean-field pass on val (the map itself is fitted to the sampled predictive)
-        "calibration": {**calibration, "mean_field_val_ece": calibrated["ece"],
-                        "mean_field_val_accuracy": calibrated["accuracy"], "mean_field_val_loss": calibrated["loss"]},
+        "calibration": {
+            **calibration,
+            "mean_field_val_ece": calibrated["ece"],
+            "mean_field_val_accuracy": calibrated["accuracy"],
+            "mean_field_val_loss": calibrated["loss"],
+        },
         "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
     }
-    table = pl.DataFrame(fitted.history).with_columns(pl.Series("wall_time_s", fitted.wall_times),
-                                                      (pl.col("epoch") == fitted.selected_epoch).alias("selected"))
+    table = pl.DataFrame(fitted.history).with_columns(
+        pl.Series("wall_time_s", fitted.wall_times), (pl.col("epoch") == fitted.selected_epoch).alias("selected")
+    )
     with atomic_paths(checkpoint, history_path) as (ckpt_temp, history_temp):
         ckpt_temp.write_bytes(torch_bytes(payload))
         table.write_csv(history_temp)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,8 +83,10 @@ def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     numpy.ndarray of int64, shape (n,): the fold of each sample.
     """
     if n_folds < 3:
-        raise ValueError(f"tuning.folds = {n_folds}: expected at least 3 (a held-out fold, an inner "
-                         "validation fold and at least one training fold)")
+        raise ValueError(
+            f"tuning.folds = {n_folds}: expected at least 3 (a held-out fold, an inner "
+            "validation fold and at least one training fold)"
+        )
     rng = np.random.default_rng(seed)
     folds = np.full(len(labels), -1, dtype=np.int64)
     offset = 0
@@ -104,8 +106,11 @@ def fold_roles(folds: np.ndarray, fold: int, n_folds: int) -> dict[str, np.ndarr
     if not 0 <= fold < n_folds:
         raise ValueError(f"fold {fold}: expected 0 <= fold < {n_folds}")
     inner = (fold + 1) % n_folds
-    return {"score": np.flatnonzero(folds == fold), "val": np.flatnonzero(folds == inner),
-            "train": np.flatnonzero((folds != fold) & (folds != inner))}
+    return {
+        "score": np.flatnonzero(folds == fold),
+        "val": np.flatnonzero(folds == inner),
+        "train": np.flatnonzero((folds != fold) & (folds != inner)),
+    }
 
 
 def training_pool(train_cache: Path, val_cache: Path) -> EncodedSplit:
@@ -115,6 +120,7 @@ def training_pool(train_cache: Path, val_cache: Path) -> EncodedSplit:
 
 
 # --- the grid -------------------------------------------------------------------------------
+
 
 def grid_settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
     """The ``tuning.grids`` entry that ``tuning.grid`` names."""
@@ -131,9 +137,11 @@ def model_variants(config: Mapping[str, Any], model: str) -> list[str]:
     names = list(grid["models"].get(model, []))
     unknown = [name for name in names if name not in grid["variants"]]
     if unknown:
-        raise ConfigError(f"config key 'tuning.grids.{config['tuning']['grid']}.models.{model}' names "
-                          f"unknown variants {unknown}: expected names from its 'variants' "
-                          f"({sorted(grid['variants'])})")
+        raise ConfigError(
+            f"config key 'tuning.grids.{config['tuning']['grid']}.models.{model}' names "
+            f"unknown variants {unknown}: expected names from its 'variants' "
+            f"({sorted(grid['variants'])})"
+        )
     return [DEFAULT_VARIANT] + [name for name in names if name != DEFAULT_VARIANT]
 
 
@@ -146,8 +154,10 @@ def variant_config(config: Mapping[str, Any], variant: str, dataset: str | None 
         return base
     grid = grid_settings(config)
     if variant not in grid["variants"]:
-        raise ConfigError(f"tuning variant '{variant}' is not in tuning.grids.{config['tuning']['grid']}.variants "
-                          f"({sorted(grid['variants'])})")
+        raise ConfigError(
+            f"tuning variant '{variant}' is not in tuning.grids.{config['tuning']['grid']}.variants "
+            f"({sorted(grid['variants'])})"
+        )
     return apply_overrides(base, grid["variants"][variant], f"tuning variant '{variant}'")
 
 
@@ -171,8 +181,12 @@ def job_sections(config: Mapping[str, Any], variant: str, dataset: str, model: s
             if key in trained_with["model"]["beam_net"]:
                 models["beam_net"][key] = trained_with["model"]["beam_net"][key]
     models["parameter_tolerance"] = trained_with["model"]["parameter_tolerance"]
-    return {"encoding": trained_with["encoding"], "train": trained_with["train"],
-            "evaluate": trained_with["evaluate"], "model": models}
+    return {
+        "encoding": trained_with["encoding"],
+        "train": trained_with["train"],
+        "evaluate": trained_with["evaluate"],
+        "model": models,
+    }
 
 
 def _changes_anything(config: Mapping[str, Any], variant: str, model: str, dataset: str) -> bool:
@@ -199,15 +213,20 @@ def tuning_jobs(config: Mapping[str, Any], datasets: Sequence[str], models: Sequ
             for variant in model_variants(config, model):
                 if not _changes_anything(config, variant, model, dataset):
                     continue
-                jobs += [TuningJob(dataset, model, variant, fold, int(seed))
-                         for fold in range(folds) for seed in grid["seeds"]]
+                jobs += [
+                    TuningJob(dataset, model, variant, fold, int(seed))
+                    for fold in range(folds)
+                    for seed in grid["seeds"]
+                ]
     return jobs
 
 
 # --- one job ---------------------------------------------------------------------------------
 
-def score_split(model: torch.nn.Module, data: EncodedSplit, model_name: str, passes: int, seed: int,
-                ece_bins: int) -> dict[str, float]:
+
+def score_split(
+    model: torch.nn.Module, data: EncodedSplit, model_name: str, passes: int, seed: int, ece_bins: int
+) -> dict[str, float]:
     """Score a held-out split as evaluation scores the test split (:mod:`beamnet.evaluate`)."""
     from beamnet.evaluate import predict, prediction_table
 
@@ -215,15 +234,25 @@ def score_split(model: torch.nn.Module, data: EncodedSplit, model_name: str, pas
     n_classes = sum(name.startswith("prob_") for name in table.column_names)
     probabilities = torch.from_numpy(np.stack([table[f"prob_{c}"].to_numpy() for c in range(n_classes)], 1))
     labels = data.labels
-    return {"accuracy": float(np.mean(table["is_correct"].to_numpy())),
-            "ece": expected_calibration_error(probabilities, labels, ece_bins),
-            "nll": negative_log_likelihood(probabilities, labels),
-            "activity": float(np.mean(table["activity_fraction"].to_numpy())),
-            "energy_nj": float(np.mean(table["energy_nj"].to_numpy()))}
+    return {
+        "accuracy": float(np.mean(table["is_correct"].to_numpy())),
+        "ece": expected_calibration_error(probabilities, labels, ece_bins),
+        "nll": negative_log_likelihood(probabilities, labels),
+        "activity": float(np.mean(table["activity_fraction"].to_numpy())),
+        "energy_nj": float(np.mean(table["energy_nj"].to_numpy())),
+    }
 
 
-def run_fold(trained_with: Mapping[str, Any], job: TuningJob, n_folds: int, split_seed: int, train_cache: Path,
-             val_cache: Path, output: Path, threads: int = 1) -> None:
+def run_fold(
+    trained_with: Mapping[str, Any],
+    job: TuningJob,
+    n_folds: int,
+    split_seed: int,
+    train_cache: Path,
+    val_cache: Path,
+    output: Path,
+    threads: int = 1,
+) -> None:
     """Train ``job``'s variant without its fold, score the fold, write one Parquet row atomically.
 
     ``trained_with`` is the variant's configuration (:func:`variant_config`); ``n_folds`` and
@@ -234,31 +263,62 @@ def run_fold(trained_with: Mapping[str, Any], job: TuningJob, n_folds: int, spli
 
     pool = training_pool(train_cache, val_cache)
     if pool.dataset != job.dataset:
-        raise ValueError(f"caches '{train_cache}', '{val_cache}' hold dataset '{pool.dataset}', "
-                         f"expected '{job.dataset}'")
+        raise ValueError(
+            f"caches '{train_cache}', '{val_cache}' hold dataset '{pool.dataset}', expected '{job.dataset}'"
+        )
     pool = model_view(pool, trained_with, job.model)
     folds = stratified_folds(pool.labels.numpy(), n_folds, split_seed)
-    roles = {name: select_samples(pool, torch.from_numpy(index))
-             for name, index in fold_roles(folds, job.fold, n_folds).items()}
+    roles = {
+        name: select_samples(pool, torch.from_numpy(index))
+        for name, index in fold_roles(folds, job.fold, n_folds).items()
+    }
     fitted = fit_model(trained_with, job.dataset, job.model, job.seed, roles["train"], roles["val"], threads)
-    assert fitted is not None   # no early stop was asked for
+    assert fitted is not None  # no early stop was asked for
     passes = int(trained_with["evaluate"]["mc_passes"]) if isinstance(fitted.model, BEAMNet) else 1
-    scores = score_split(fitted.model, roles["score"], job.model, passes, job.seed,
-                         int(trained_with["evaluate"]["ece_bins"]))
-    row = {"dataset": job.dataset, "model": job.model, "variant": job.variant, "fold": job.fold,
-           "seed": job.seed, "n_train": len(roles["train"]), "n_val": len(roles["val"]),
-           "n_scored": len(roles["score"]), "selected_epoch": fitted.selected_epoch, **scores}
-    table = pa.Table.from_pylist([row]).replace_schema_metadata({
-        "provenance": provenance_json(trained_with, dataset=job.dataset, model=job.model, seed=job.seed,
-                                      variant=job.variant, fold=job.fold, folds=n_folds,
-                                      fold_seed=split_seed).encode()})
-    log.info("%s/%s/%s fold %d seed %d: %s", job.dataset, job.model, job.variant, job.fold, job.seed,
-             ", ".join(f"{name} {value:.4g}" for name, value in scores.items()))
+    scores = score_split(
+        fitted.model, roles["score"], job.model, passes, job.seed, int(trained_with["evaluate"]["ece_bins"])
+    )
+    row = {
+        "dataset": job.dataset,
+        "model": job.model,
+        "variant": job.variant,
+        "fold": job.fold,
+        "seed": job.seed,
+        "n_train": len(roles["train"]),
+        "n_val": len(roles["val"]),
+        "n_scored": len(roles["score"]),
+        "selected_epoch": fitted.selected_epoch,
+        **scores,
+    }
+    table = pa.Table.from_pylist([row]).replace_schema_metadata(
+        {
+            "provenance": provenance_json(
+                trained_with,
+                dataset=job.dataset,
+                model=job.model,
+                seed=job.seed,
+                variant=job.variant,
+                fold=job.fold,
+                folds=n_folds,
+                fold_seed=split_seed,
+            ).encode()
+        }
+    )
+    log.info(
+        "%s/%s/%s fold %d seed %d: %s",
+        job.dataset,
+        job.model,
+        job.variant,
+        job.fold,
+        job.seed,
+        ", ".join(f"{name} {value:.4g}" for name, value in scores.items()),
+    )
     with atomic_paths(output) as (temp,):
         pq.write_table(table, temp, compression="zstd")
 
 
 # --- the record ------------------------------------------------------------------------------
+
 
 def _t_half_width(std: float | None, n: int) -> float:
     """Half-width of the 95 % Student-t interval of a mean of ``n`` values."""
@@ -274,44 +334,62 @@ def summarise_folds(folds: pl.DataFrame, metric: str) -> pl.DataFrame:
     for name in FOLD_METRICS:
         aggregations += [pl.col(name).mean().alias(f"{name}_mean"), pl.col(name).std().alias(f"{name}_std")]
     summary = folds.group_by(KEYS).agg(aggregations)
-    default = (folds.filter(pl.col("variant") == DEFAULT_VARIANT)
-               .select("dataset", "model", "fold", "seed", pl.col(metric).alias("default_value")))
-    paired = (folds.join(default, on=["dataset", "model", "fold", "seed"], how="left")
-              .with_columns(difference=pl.col(metric) - pl.col("default_value"))
-              .group_by(KEYS).agg(n_paired=pl.col("difference").drop_nulls().len(),
-                                  difference_mean=pl.col("difference").mean(),
-                                  difference_std=pl.col("difference").std()))
+    default = folds.filter(pl.col("variant") == DEFAULT_VARIANT).select(
+        "dataset", "model", "fold", "seed", pl.col(metric).alias("default_value")
+    )
+    paired = (
+        folds.join(default, on=["dataset", "model", "fold", "seed"], how="left")
+        .with_columns(difference=pl.col(metric) - pl.col("default_value"))
+        .group_by(KEYS)
+        .agg(
+            n_paired=pl.col("difference").drop_nulls().len(),
+            difference_mean=pl.col("difference").mean(),
+            difference_std=pl.col("difference").std(),
+        )
+    )
     summary = summary.join(paired, on=KEYS, how="left")
     for name in PAIRED_METRICS:
-        summary = summary.join(paired_differences(folds, name, DEFAULT_VARIANT, f"{name}_vs_default"),
-                               on=KEYS, how="left")
-    half = {name: [_t_half_width(std, n) for std, n in zip(summary[f"{name}_std"], summary["n_runs"])]
-            for name in FOLD_METRICS}
-    diff_half = [_t_half_width(std, n) for std, n in zip(summary["difference_std"], summary["n_paired"])]
+        summary = summary.join(
+            paired_differences(folds, name, DEFAULT_VARIANT, f"{name}_vs_default"), on=KEYS, how="left"
+        )
+    half = {
+        name: [_t_half_width(std, n) for std, n in zip(summary[f"{name}_std"], summary["n_runs"], strict=True)]
+        for name in FOLD_METRICS
+    }
+    diff_half = [_t_half_width(std, n) for std, n in zip(summary["difference_std"], summary["n_paired"], strict=True)]
     summary = summary.with_columns(
         *[pl.Series(f"{name}_ci95", half[name], dtype=pl.Float64) for name in FOLD_METRICS],
         pl.Series("difference_ci95", diff_half, dtype=pl.Float64),
-    ).with_columns(difference_low=pl.col("difference_mean") - pl.col("difference_ci95"),
-                   difference_high=pl.col("difference_mean") + pl.col("difference_ci95"))
+    ).with_columns(
+        difference_low=pl.col("difference_mean") - pl.col("difference_ci95"),
+        difference_high=pl.col("difference_mean") + pl.col("difference_ci95"),
+    )
     return summary.sort(KEYS)
 
 
-def paired_differences(folds: pl.DataFrame, metric: str, reference: str, prefix: str,
-                       keys: Sequence[str] = ("dataset", "model")) -> pl.DataFrame:
+def paired_differences(
+    folds: pl.DataFrame, metric: str, reference: str, prefix: str, keys: Sequence[str] = ("dataset", "model")
+) -> pl.DataFrame:
     """Per dataset x model x variant: the mean of ``metric`` minus ``reference``'s on the same
     folds and seeds, with its 95 % Student-t interval: ``{prefix}_mean``, ``_low``, ``_high``
     (null where a variant has fewer than two pairs; ``reference`` against itself is 0)."""
-    base = (folds.filter(pl.col("variant") == reference)
-            .select(*keys, "fold", "seed", pl.col(metric).alias("_reference")))
-    paired = (folds.join(base, on=[*keys, "fold", "seed"], how="inner")
-              .with_columns(_difference=pl.col(metric) - pl.col("_reference"))
-              .group_by([*keys, "variant"]).agg(_n=pl.len(), _mean=pl.col("_difference").mean(),
-                                                _std=pl.col("_difference").std()))
-    half = [_t_half_width(std, n) for std, n in zip(paired["_std"], paired["_n"])]
-    return (paired.with_columns(pl.Series("_half", half, dtype=pl.Float64))
-            .select(*keys, "variant", pl.col("_mean").alias(f"{prefix}_mean"),
-                    (pl.col("_mean") - pl.col("_half")).alias(f"{prefix}_low"),
-                    (pl.col("_mean") + pl.col("_half")).alias(f"{prefix}_high")))
+    base = folds.filter(pl.col("variant") == reference).select(
+        *keys, "fold", "seed", pl.col(metric).alias("_reference")
+    )
+    paired = (
+        folds.join(base, on=[*keys, "fold", "seed"], how="inner")
+        .with_columns(_difference=pl.col(metric) - pl.col("_reference"))
+        .group_by([*keys, "variant"])
+        .agg(_n=pl.len(), _mean=pl.col("_difference").mean(), _std=pl.col("_difference").std())
+    )
+    half = [_t_half_width(std, n) for std, n in zip(paired["_std"], paired["_n"], strict=True)]
+    return paired.with_columns(pl.Series("_half", half, dtype=pl.Float64)).select(
+        *keys,
+        "variant",
+        pl.col("_mean").alias(f"{prefix}_mean"),
+        (pl.col("_mean") - pl.col("_half")).alias(f"{prefix}_low"),
+        (pl.col("_mean") + pl.col("_half")).alias(f"{prefix}_high"),
+    )
 
 
 def _resolved(low: float | None, high: float | None, sign: float) -> bool:
@@ -321,17 +399,25 @@ def _resolved(low: float | None, high: float | None, sign: float) -> bool:
     return low > 0 if sign > 0 else high < 0
 
 
-def _improvement_then_energy(rows: list[dict[str, Any]], folds: pl.DataFrame, metric: str,
-                             sign: float) -> dict[str, Any]:
+def _improvement_then_energy(
+    rows: list[dict[str, Any]], folds: pl.DataFrame, metric: str, sign: float
+) -> dict[str, Any]:
     """The ``improvement_then_energy`` winner among one dataset x model's rows (module docstring)."""
-    eligible = [row for row in rows if row["variant"] == DEFAULT_VARIANT
-                or _resolved(row["difference_low"], row["difference_high"], sign)]
+    eligible = [
+        row
+        for row in rows
+        if row["variant"] == DEFAULT_VARIANT or _resolved(row["difference_low"], row["difference_high"], sign)
+    ]
     leader = max(eligible, key=lambda row: (sign * row[f"{metric}_mean"], row["variant"] == DEFAULT_VARIANT))
     names = {row["variant"] for row in eligible}
-    versus = {row["variant"]: row for row in paired_differences(
-        folds.filter(pl.col("variant").is_in(names)), metric, leader["variant"], "leader").to_dicts()}
+    versus = {
+        row["variant"]: row
+        for row in paired_differences(
+            folds.filter(pl.col("variant").is_in(names)), metric, leader["variant"], "leader"
+        ).to_dicts()
+    }
 
-    def loses_to_leader(variant: str) -> bool:    # the leader's gain over it is resolved
+    def loses_to_leader(variant: str) -> bool:  # the leader's gain over it is resolved
         low, high = versus[variant]["leader_low"], versus[variant]["leader_high"]
         return low is not None and high is not None and _resolved(-high, -low, sign)
 
@@ -352,17 +438,25 @@ def choose_winners(summary: pl.DataFrame, metric: str, rule: str, folds: pl.Data
         rows = group.to_dicts()
         if rule == "improvement_then_energy":
             assert folds is not None
-            best = _improvement_then_energy(rows, folds.filter((pl.col("dataset") == dataset)
-                                                               & (pl.col("model") == model)), metric, sign)
+            best = _improvement_then_energy(
+                rows, folds.filter((pl.col("dataset") == dataset) & (pl.col("model") == model)), metric, sign
+            )
             winners.append({"dataset": dataset, "model": model, "variant": best["variant"]})
             continue
         if rule == "best_mean":
             eligible = rows
         else:
             # the paired gain over the default must be positive across its whole interval
-            eligible = [row for row in rows if row["variant"] == DEFAULT_VARIANT
-                        or (row["difference_ci95"] is not None and not math.isnan(row["difference_ci95"])
-                            and (row["difference_low"] > 0 if sign > 0 else row["difference_high"] < 0))]
+            eligible = [
+                row
+                for row in rows
+                if row["variant"] == DEFAULT_VARIANT
+                or (
+                    row["difference_ci95"] is not None
+                    and not math.isnan(row["difference_ci95"])
+                    and (row["difference_low"] > 0 if sign > 0 else row["difference_high"] < 0)
+                )
+            ]
             if len(eligible) > 1:
                 eligible = [row for row in eligible if row["variant"] != DEFAULT_VARIANT]
         if not eligible:
@@ -370,8 +464,11 @@ def choose_winners(summary: pl.DataFrame, metric: str, rule: str, folds: pl.Data
         best = max(eligible, key=lambda row: (sign * row[f"{metric}_mean"], row["variant"] == DEFAULT_VARIANT))
         winners.append({"dataset": dataset, "model": model, "variant": best["variant"]})
     chosen = pl.DataFrame(winners, schema={"dataset": pl.String, "model": pl.String, "variant": pl.String})
-    return summary.join(chosen.with_columns(winner=pl.lit(True)), on=KEYS, how="left").with_columns(
-        pl.col("winner").fill_null(False)).sort(KEYS)
+    return (
+        summary.join(chosen.with_columns(winner=pl.lit(True)), on=KEYS, how="left")
+        .with_columns(pl.col("winner").fill_null(False))
+        .sort(KEYS)
+    )
 
 
 def read_fold_rows(paths: Sequence[Path]) -> pl.DataFrame:
@@ -384,10 +481,19 @@ def tuning_markdown(summary: pl.DataFrame, config: Mapping[str, Any]) -> str:
     """The tuning record as a Markdown table: one row per dataset x model x variant, each metric
     as mean ± 95 % Student-t half-width over folds x seeds, the paired difference in
     ``tuning.metric`` from the default with its interval, and the variant ``tuning.rule`` keeps."""
-    metric, rule = config["tuning"]["metric"], config["tuning"]["rule"]
+    metric = config["tuning"]["metric"]
     grid = grid_settings(config)
-    lines = [f"| Dataset | Model | Variant | Overrides | Runs | Accuracy | ECE | Activity | "
-             f"{metric} vs default (paired, 95 % CI) | Chosen |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def mean_ci(row: Mapping[str, Any], name: str, scale: float = 1.0, digits: int = 4) -> str:
+        ci = row[f"{name}_ci95"]
+        text = f"{row[f'{name}_mean'] * scale:.{digits}f}"
+        return text if ci is None or math.isnan(ci) else f"{text} ± {ci * scale:.{digits}f}"
+
+    lines = [
+        f"| Dataset | Model | Variant | Overrides | Runs | Accuracy | ECE | Activity | "
+        f"{metric} vs default (paired, 95 % CI) | Chosen |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in summary.iter_rows(named=True):
         overrides = grid["variants"].get(row["variant"], {}) if row["variant"] != DEFAULT_VARIANT else {}
         text = ", ".join(f"`{key}` = {value}" for key, value in overrides.items()) or "—"
@@ -397,15 +503,12 @@ def tuning_markdown(summary: pl.DataFrame, config: Mapping[str, Any]) -> str:
             difference = f"{row['difference_mean']:+.4f}"
         else:
             difference = f"{row['difference_mean']:+.4f} [{row['difference_low']:+.4f}, {row['difference_high']:+.4f}]"
-
-        def mean_ci(name: str, scale: float = 1.0, digits: int = 4) -> str:
-            ci = row[f"{name}_ci95"]
-            text = f"{row[f'{name}_mean'] * scale:.{digits}f}"
-            return text if ci is None or math.isnan(ci) else f"{text} ± {ci * scale:.{digits}f}"
-
-        lines.append(f"| {row['dataset']} | {row['model']} | {row['variant']} | {text} | {row['n_runs']} | "
-                     f"{mean_ci('accuracy', 100.0, 2)} % | {mean_ci('ece')} | {mean_ci('activity', 100.0, 2)} % | "
-                     f"{difference} | {'yes' if row['winner'] else ''} |")
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {row['variant']} | {text} | {row['n_runs']} | "
+            f"{mean_ci(row, 'accuracy', 100.0, 2)} % | {mean_ci(row, 'ece')} | "
+            f"{mean_ci(row, 'activity', 100.0, 2)} % | "
+            f"{difference} | {'yes' if row['winner'] else ''} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -415,15 +518,28 @@ def write_record(config: Mapping[str, Any], fold_paths: Sequence[Path], outputs:
     tuning = config["tuning"]
     folds = read_fold_rows(fold_paths)
     summary = choose_winners(summarise_folds(folds, tuning["metric"]), tuning["metric"], tuning["rule"], folds)
-    winners = (summary.filter(pl.col("winner"))
-               .select("dataset", "model", "variant", f"{tuning['metric']}_mean", f"{tuning['metric']}_ci95",
-                       "difference_mean", "difference_low", "difference_high")
-               .with_columns(default_is_winner=pl.col("variant") == DEFAULT_VARIANT, rule=pl.lit(tuning["rule"])))
+    winners = (
+        summary.filter(pl.col("winner"))
+        .select(
+            "dataset",
+            "model",
+            "variant",
+            f"{tuning['metric']}_mean",
+            f"{tuning['metric']}_ci95",
+            "difference_mean",
+            "difference_low",
+            "difference_high",
+        )
+        .with_columns(default_is_winner=pl.col("variant") == DEFAULT_VARIANT, rule=pl.lit(tuning["rule"]))
+    )
     comparison = model_comparison(folds, winners)
-    pareto = pareto_front(summary.select(*KEYS, "winner", "n_runs", "accuracy_mean", "accuracy_ci95", "ece_mean",
-                                         "energy_nj_mean", "energy_nj_ci95"))
+    pareto = pareto_front(
+        summary.select(
+            *KEYS, "winner", "n_runs", "accuracy_mean", "accuracy_ci95", "ece_mean", "energy_nj_mean", "energy_nj_ci95"
+        )
+    )
     with atomic_paths(*outputs.values()) as temps:
-        temp = dict(zip(outputs, temps))
+        temp = dict(zip(outputs, temps, strict=True))
         comparison.write_csv(temp["comparison_csv"])
         pareto.write_parquet(temp["pareto_parquet"], compression="zstd")
         folds.write_parquet(temp["folds_parquet"], compression="zstd")
@@ -436,15 +552,23 @@ def write_record(config: Mapping[str, Any], fold_paths: Sequence[Path], outputs:
 
 # --- what the record says about the components and the baselines -------------------------------
 
-def pareto_front(points: pl.DataFrame, accuracy: str = "accuracy_mean", energy: str = "energy_nj_mean",
-                 group: Sequence[str] = ("dataset",)) -> pl.DataFrame:
+
+def pareto_front(
+    points: pl.DataFrame,
+    accuracy: str = "accuracy_mean",
+    energy: str = "energy_nj_mean",
+    group: Sequence[str] = ("dataset",),
+) -> pl.DataFrame:
     """``points`` with ``on_front``: True where no other point of its ``group`` is at least as
     accurate and at most as costly, and strictly better in one of the two (Pareto 1896)."""
     flags = []
     for row in points.iter_rows(named=True):
         rivals = points.filter(pl.all_horizontal(pl.col(key) == row[key] for key in group))
-        dominated = rivals.filter((pl.col(accuracy) >= row[accuracy]) & (pl.col(energy) <= row[energy])
-                                  & ((pl.col(accuracy) > row[accuracy]) | (pl.col(energy) < row[energy])))
+        dominated = rivals.filter(
+            (pl.col(accuracy) >= row[accuracy])
+            & (pl.col(energy) <= row[energy])
+            & ((pl.col(accuracy) > row[accuracy]) | (pl.col(energy) < row[energy]))
+        )
         flags.append(dominated.is_empty())
     return points.with_columns(pl.Series("on_front", flags, dtype=pl.Boolean))
 
@@ -454,12 +578,18 @@ def model_comparison(folds: pl.DataFrame, winners: pl.DataFrame, reference: str 
     seeds, per dataset: the paired difference (other - reference) in accuracy, ECE and energy with
     its 95 % Student-t interval (``{metric}_mean``, ``_low``, ``_high``; :func:`paired_differences`
     with the models in place of the variants)."""
-    chosen = (folds.join(winners.select("dataset", "model", "variant"), on=KEYS, how="inner")
-              .rename({"variant": "chosen"}).with_columns(variant=pl.col("model")))
+    chosen = (
+        folds.join(winners.select("dataset", "model", "variant"), on=KEYS, how="inner")
+        .rename({"variant": "chosen"})
+        .with_columns(variant=pl.col("model"))
+    )
     theirs = chosen.filter(pl.col("model") != reference)
     ours = chosen.filter(pl.col("model") == reference).select("dataset", "fold", "seed")
-    result = (theirs.join(ours, on=["dataset", "fold", "seed"], how="inner")
-              .group_by("dataset", "model").agg(pl.col("chosen").first().alias("variant"), n_paired=pl.len()))
+    result = (
+        theirs.join(ours, on=["dataset", "fold", "seed"], how="inner")
+        .group_by("dataset", "model")
+        .agg(pl.col("chosen").first().alias("variant"), n_paired=pl.len())
+    )
     if result.is_empty():
         return pl.DataFrame(schema={key: pl.String for key in KEYS})
     for name in PAIRED_METRICS:

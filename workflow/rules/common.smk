@@ -26,6 +26,7 @@ try:
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
+
 # Rules call `python -m beamnet`: under --sdm conda the rule's own environment provides python;
 # otherwise the interpreter running Snakemake (the project venv) is put first on PATH for jobs.
 envvars:
@@ -42,8 +43,13 @@ MODEL_PATTERN = "beam_net|ann_mlp|rate_snn"
 # The src/beamnet modules each model's training and evaluation really run.
 SHARED_MODEL_CODE = ["models/__init__.py", "models/encoder.py", "train.py", "augment.py", "metrics.py", "encoding.py"]
 MODEL_CODE = {
-    "beam_net": ["models/beam_net.py", "models/coincidence.py", "models/bayesian_lif.py",
-                 "models/dirichlet.py", "models/bidirectional.py"],
+    "beam_net": [
+        "models/beam_net.py",
+        "models/coincidence.py",
+        "models/bayesian_lif.py",
+        "models/dirichlet.py",
+        "models/bidirectional.py",
+    ],
     "ann_mlp": ["models/baselines.py"],
     "rate_snn": ["models/baselines.py"],
 }
@@ -89,13 +95,18 @@ def active_datasets():
         if dataset_available(dataset):
             chosen.append(dataset)
         elif config.get("skip_unavailable_datasets", True):
-            print(f"warning: dataset '{dataset}' left out: data.nmnist.root "
-                  f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ and "
-                  "data.nmnist.download is false", file=sys.stderr)
+            print(
+                f"warning: dataset '{dataset}' left out: data.nmnist.root "
+                f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ and "
+                "data.nmnist.download is false",
+                file=sys.stderr,
+            )
         else:
-            raise WorkflowError(f"dataset '{dataset}' is unavailable: data.nmnist.root "
-                                f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ "
-                                "and data.nmnist.download is false")
+            raise WorkflowError(
+                f"dataset '{dataset}' is unavailable: data.nmnist.root "
+                f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ "
+                "and data.nmnist.download is false"
+            )
     return chosen
 
 
@@ -105,8 +116,7 @@ def dataset_archive(dataset):
 
 
 def cache_paths(dataset, encoding):
-    return expand("results/cache/{dataset}/{encoding}/{split}.npz", dataset=dataset,
-                  encoding=encoding, split=SPLITS)
+    return expand("results/cache/{dataset}/{encoding}/{split}.npz", dataset=dataset, encoding=encoding, split=SPLITS)
 
 
 def model_encoding(model, dataset):
@@ -120,15 +130,21 @@ def model_encoding(model, dataset):
 
 
 def checkpoint_paths(datasets=None):
-    return expand("results/checkpoints/{dataset}/{model}/seed={seed}.pt",
-                  dataset=datasets if datasets is not None else active_datasets(),
-                  model=config["models"], seed=config["seeds"])
+    return expand(
+        "results/checkpoints/{dataset}/{model}/seed={seed}.pt",
+        dataset=datasets if datasets is not None else active_datasets(),
+        model=config["models"],
+        seed=config["seeds"],
+    )
 
 
 def prediction_paths(datasets=None):
-    return expand("results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet",
-                  dataset=datasets if datasets is not None else active_datasets(),
-                  model=config["models"], seed=config["seeds"])
+    return expand(
+        "results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet",
+        dataset=datasets if datasets is not None else active_datasets(),
+        model=config["models"],
+        seed=config["seeds"],
+    )
 
 
 def history_paths(datasets=None):
@@ -160,9 +176,11 @@ def all_targets():
 
 def encode_inputs(wildcards):
     if wildcards.encoding not in encodings_for(wildcards.dataset):
-        raise WorkflowError(f"encoding '{wildcards.encoding}' is not available for dataset "
-                            f"'{wildcards.dataset}': expected one of "
-                            f"{list(encodings_for(wildcards.dataset))}")
+        raise WorkflowError(
+            f"encoding '{wildcards.encoding}' is not available for dataset "
+            f"'{wildcards.dataset}': expected one of "
+            f"{list(encodings_for(wildcards.dataset))}"
+        )
     return {
         "source": dataset_archive(wildcards.dataset),
         "manifest": f"results/datasets/{wildcards.dataset}/manifest.csv",
@@ -203,8 +221,12 @@ def paper_figures():
 
 def papermill_parameters(**parameters):
     """A notebook's parameters as JSON (which is YAML) for `papermill -y`; Snakemake lists become lists."""
-    return json.dumps({name: list(value) if isinstance(value, (list, tuple)) or hasattr(value, "_names")
-                       else value for name, value in parameters.items()})
+    return json.dumps(
+        {
+            name: list(value) if isinstance(value, (list, tuple)) or hasattr(value, "_names") else value
+            for name, value in parameters.items()
+        }
+    )
 
 
 # --- energy sweep and Loihi (energy.smk, loihi.smk) ---
@@ -213,14 +235,21 @@ def energy_datasets(datasets):
 
 
 def energy_point_paths(datasets):
-    return expand("results/energy/points/{dataset}/n={n}.parquet", dataset=energy_datasets(datasets),
-                  n=config.get("energy", {}).get("n_patterns", []))
+    return expand(
+        "results/energy/points/{dataset}/n={n}.parquet",
+        dataset=energy_datasets(datasets),
+        n=config.get("energy", {}).get("n_patterns", []),
+    )
 
 
 def energy_point_inputs(wildcards):
     caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, "latency")))
-    return {**caches, "code": source_files("energy_sweep.py", "energy.py", "evaluate.py", *SHARED_MODEL_CODE,
-                                           *MODEL_CODE["beam_net"])}
+    return {
+        **caches,
+        "code": source_files(
+            "energy_sweep.py", "energy.py", "evaluate.py", *SHARED_MODEL_CODE, *MODEL_CODE["beam_net"]
+        ),
+    }
 
 
 def energy_targets(datasets):
@@ -240,16 +269,29 @@ def loihi_models():
 
 
 def loihi_paths(name):
-    return expand("results/loihi/{dataset}/{model}/seed={seed}/{name}", dataset=loihi_datasets(),
-                  model=loihi_models(), seed=config["loihi"]["seed"], name=name)
+    return expand(
+        "results/loihi/{dataset}/{model}/seed={seed}/{name}",
+        dataset=loihi_datasets(),
+        model=loihi_models(),
+        seed=config["loihi"]["seed"],
+        name=name,
+    )
 
 
 def loihi_export_inputs(wildcards):
     model = wildcards.model
-    return {"checkpoint": f"results/checkpoints/{wildcards.dataset}/{model}/seed={wildcards.seed}.pt",
-            "test": cache_paths(wildcards.dataset, model_encoding(model, wildcards.dataset))[SPLITS.index("test")],
-            "code": source_files("loihi/export.py", "loihi/fixed_point.py", "loihi/rate_snn.py", "evaluate.py",
-                                 *SHARED_MODEL_CODE, *MODEL_CODE[model])}
+    return {
+        "checkpoint": f"results/checkpoints/{wildcards.dataset}/{model}/seed={wildcards.seed}.pt",
+        "test": cache_paths(wildcards.dataset, model_encoding(model, wildcards.dataset))[SPLITS.index("test")],
+        "code": source_files(
+            "loihi/export.py",
+            "loihi/fixed_point.py",
+            "loihi/rate_snn.py",
+            "evaluate.py",
+            *SHARED_MODEL_CODE,
+            *MODEL_CODE[model],
+        ),
+    }
 
 
 def lava_python():
@@ -258,7 +300,8 @@ def lava_python():
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         return "python"
     return os.environ.get("BEAMNET_LAVA_PYTHON") or str(
-        Path(workflow.main_snakefile).parent / ".venv-lava" / "bin" / "python")
+        Path(workflow.main_snakefile).parent / ".venv-lava" / "bin" / "python"
+    )
 
 
 def loihi_targets(datasets):
@@ -284,8 +327,10 @@ def _tuning_jobs():
 
 
 def tuning_fold_paths():
-    return [f"results/tuning/folds/{job.dataset}/{job.model}/{job.variant}/fold={job.fold}/seed={job.seed}.parquet"
-            for job in _tuning_jobs()]
+    return [
+        f"results/tuning/folds/{job.dataset}/{job.model}/{job.variant}/fold={job.fold}/seed={job.seed}.parquet"
+        for job in _tuning_jobs()
+    ]
 
 
 def tuning_targets(datasets):
@@ -319,8 +364,9 @@ def tune_fold_config(wildcards):
 def tune_fold_inputs(wildcards):
     """The train and val caches (never test) of the cache the variant's model reads."""
     try:
-        encoding = beamnet_model_encoding(_variant_config(wildcards.variant, wildcards.dataset), wildcards.model,
-                                          wildcards.dataset)
+        encoding = beamnet_model_encoding(
+            _variant_config(wildcards.variant, wildcards.dataset), wildcards.model, wildcards.dataset
+        )
     except ConfigError as error:
         raise WorkflowError(str(error)) from None
     caches = dict(zip(SPLITS, cache_paths(wildcards.dataset, encoding)))

@@ -2,13 +2,11 @@
 
 
 rule prepare_digits:
+    input:
+        code=source_files("data/digits.py", "data/prepare.py", "data/splits.py"),
     output:
         manifest="results/datasets/digits/manifest.csv",
         archive="results/datasets/digits/images.npz",
-    input:
-        code=source_files("data/digits.py", "data/prepare.py", "data/splits.py"),
-    params:
-        cfg=step_config("data"),
     log:
         "logs/prepare/digits.log",
     benchmark:
@@ -18,21 +16,21 @@ rule prepare_digits:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        cfg=step_config("data"),
     shell:
         "python -m beamnet prepare --dataset digits --config-json {params.cfg:q}"
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
 
 
 rule prepare_digits_saccade:
-    output:
-        manifest="results/datasets/digits_saccade/manifest.csv",
-        archive="results/datasets/digits_saccade/events.npz",
     input:
         digits_manifest="results/datasets/digits/manifest.csv",
         digits_images="results/datasets/digits/images.npz",
         code=source_files("data/saccade.py", "data/prepare.py", "data/events.py"),
-    params:
-        cfg=step_config("data"),
+    output:
+        manifest="results/datasets/digits_saccade/manifest.csv",
+        archive="results/datasets/digits_saccade/events.npz",
     log:
         "logs/prepare/digits_saccade.log",
     benchmark:
@@ -42,6 +40,8 @@ rule prepare_digits_saccade:
     resources:
         mem_mb=4000,
         runtime=20,
+    params:
+        cfg=step_config("data"),
     shell:
         "python -m beamnet prepare --dataset digits_saccade --config-json {params.cfg:q}"
         " --digits-manifest {input.digits_manifest} --digits-images {input.digits_images}"
@@ -49,13 +49,11 @@ rule prepare_digits_saccade:
 
 
 rule prepare_nmnist:
+    input:
+        code=source_files("data/nmnist.py", "data/prepare.py", "data/events.py"),
     output:
         manifest="results/datasets/nmnist/manifest.csv",
         archive="results/datasets/nmnist/events.npz",
-    input:
-        code=source_files("data/nmnist.py", "data/prepare.py", "data/events.py"),
-    params:
-        cfg=step_config("data"),
     log:
         "logs/prepare/nmnist.log",
     benchmark:
@@ -65,6 +63,8 @@ rule prepare_nmnist:
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        cfg=step_config("data"),
     shell:
         "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q}"
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"

@@ -2,26 +2,26 @@
 
 
 rule encode_spikes:
+    input:
+        unpack(encode_inputs),
     output:
         train="results/cache/{dataset}/{encoding}/train.npz",
         val="results/cache/{dataset}/{encoding}/val.npz",
         test="results/cache/{dataset}/{encoding}/test.npz",
-    input:
-        unpack(encode_inputs),
-    wildcard_constraints:
-        dataset=DATASET_PATTERN,
-        encoding=ENCODING_PATTERN,
-    params:
-        cfg=step_config("data", "encoding"),
     log:
         "logs/encode/{dataset}/{encoding}.log",
     benchmark:
         "benchmarks/rules/encode/{dataset}/{encoding}.tsv"
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        encoding=ENCODING_PATTERN,
     conda:
         "../../envs/torch.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        cfg=step_config("data", "encoding"),
     shell:
         "python -m beamnet encode --dataset {wildcards.dataset} --encoding {wildcards.encoding}"
         " --config-json {params.cfg:q} --source {input.source} --manifest {input.manifest}"

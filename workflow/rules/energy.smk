@@ -4,25 +4,25 @@
 
 
 rule energy_point:
-    output:
-        "results/energy/points/{dataset}/n={n_patterns}.parquet",
     input:
         unpack(energy_point_inputs),
-    wildcard_constraints:
-        dataset=DATASET_PATTERN,
-        n_patterns=r"\d+",
-    params:
-        cfg=step_config("encoding", "model", "train", "evaluate", "energy"),
-    threads: 1
+    output:
+        "results/energy/points/{dataset}/n={n_patterns}.parquet",
     log:
         "logs/energy/{dataset}/n={n_patterns}.log",
     benchmark:
         "benchmarks/rules/energy/{dataset}/n={n_patterns}.tsv"
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        n_patterns=r"\d+",
     conda:
         "../../envs/torch.yaml"
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
+    params:
+        cfg=step_config("encoding", "model", "train", "evaluate", "energy"),
     shell:
         "python -m beamnet energy-point --dataset {wildcards.dataset} --n-patterns {wildcards.n_patterns}"
         " --config-json {params.cfg:q} --train-cache {input.train} --val-cache {input.val}"
@@ -30,14 +30,14 @@ rule energy_point:
 
 
 rule energy_tables:
+    input:
+        points=lambda wildcards: energy_point_paths(active_datasets()),
+        code=source_files("energy_sweep.py", "energy.py"),
     output:
         sweep="results/energy/sweep.parquet",
         sweep_csv="results/energy/sweep.csv",
         crossings="results/energy/crossings.parquet",
         crossings_csv="results/energy/crossings.csv",
-    input:
-        points=lambda wildcards: energy_point_paths(active_datasets()),
-        code=source_files("energy_sweep.py", "energy.py"),
     log:
         "logs/energy/tables.log",
     benchmark:

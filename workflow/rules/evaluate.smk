@@ -2,25 +2,25 @@
 
 
 rule evaluate_model:
-    output:
-        "results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet",
     input:
         unpack(evaluate_inputs),
-    wildcard_constraints:
-        dataset=DATASET_PATTERN,
-        model=MODEL_PATTERN,
-        seed=r"\d+",
-    params:
-        cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
+    output:
+        "results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet",
     log:
         "logs/evaluate/{dataset}/{model}/seed={seed}.log",
     benchmark:
         "benchmarks/rules/evaluate/{dataset}/{model}/seed={seed}.tsv"
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model=MODEL_PATTERN,
+        seed=r"\d+",
     conda:
         "../../envs/torch.yaml"
     resources:
         mem_mb=3000,
         runtime=30,
+    params:
+        cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
     shell:
         "python -m beamnet evaluate --dataset {wildcards.dataset} --model {wildcards.model}"
         " --seed {wildcards.seed} --config-json {params.cfg:q} --checkpoint {input.checkpoint}"
@@ -28,6 +28,10 @@ rule evaluate_model:
 
 
 rule summarise_results:
+    input:
+        predictions=lambda wildcards: prediction_paths(),
+        histories=lambda wildcards: history_paths(),
+        code=source_files("summarise.py", "stats.py", "metrics.py"),
     output:
         per_seed="results/tables/metrics_per_seed.parquet",
         per_seed_csv="results/tables/metrics_per_seed.csv",
@@ -39,12 +43,6 @@ rule summarise_results:
         uncertainty_quality_csv="results/tables/uncertainty_quality.csv",
         training_targets="results/tables/training_targets.csv",
         training_targets_parquet="results/tables/training_targets.parquet",
-    input:
-        predictions=lambda wildcards: prediction_paths(),
-        histories=lambda wildcards: history_paths(),
-        code=source_files("summarise.py", "stats.py", "metrics.py"),
-    params:
-        cfg=step_config("model", "train", "evaluate", "claims", "dataset_settings"),
     log:
         "logs/summarise_results.log",
     conda:
@@ -52,19 +50,21 @@ rule summarise_results:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        cfg=step_config("model", "train", "evaluate", "claims", "dataset_settings"),
     shell:
         "python -m beamnet summarise --config-json {params.cfg:q} --predictions {input.predictions}"
         " --histories {input.histories} --out-dir results/tables > {log} 2>&1"
 
 
 rule build_catalog:
-    output:
-        "results/beamnet.duckdb",
     input:
         sql=sorted(Path("workflow/sql").glob("V*.sql")),
         tables="results/tables/metrics_per_seed.parquet",
         predictions=lambda wildcards: prediction_paths(),
         code=source_files("catalog.py"),
+    output:
+        "results/beamnet.duckdb",
     log:
         "logs/build_catalog.log",
     conda:

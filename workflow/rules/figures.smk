@@ -7,26 +7,29 @@ FIGURE_CODE = source_files("paper.py", "summarise.py")
 
 
 rule plot_training_dynamics:
-    output:
-        notebook="results/notebooks/training_dynamics.ipynb",
-        loss=report("results/figures/loss_curves.png", caption="../../paper/captions/loss_curves.rst",
-                    category="Training dynamics"),
-        iterations=report("results/figures/loop_iterations.png",
-                          caption="../../paper/captions/loop_iterations.rst", category="Training dynamics"),
-        energy=report("results/figures/loop_energy.png", caption="../../paper/captions/loop_energy.rst",
-                      category="Training dynamics"),
-        pdfs=expand("results/figures/{stem}.pdf", stem=["loss_curves", "loop_iterations", "loop_energy"]),
     input:
         notebook="notebooks/training_dynamics.ipynb",
         histories=lambda wildcards: history_paths(),
         predictions=lambda wildcards: prediction_paths(),
         code=FIGURE_CODE,
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output),
-            histories=input.histories, predictions=input.predictions,
-            iteration_bound=theory_bound_iterations(config),
-            max_iterations=config["model"]["beam_net"]["loop"]["max_iterations"]),
+    output:
+        notebook="results/notebooks/training_dynamics.ipynb",
+        loss=report(
+            "results/figures/loss_curves.png",
+            caption="../../paper/captions/loss_curves.rst",
+            category="Training dynamics",
+        ),
+        iterations=report(
+            "results/figures/loop_iterations.png",
+            caption="../../paper/captions/loop_iterations.rst",
+            category="Training dynamics",
+        ),
+        energy=report(
+            "results/figures/loop_energy.png",
+            caption="../../paper/captions/loop_energy.rst",
+            category="Training dynamics",
+        ),
+        pdfs=expand("results/figures/{stem}.pdf", stem=["loss_curves", "loop_iterations", "loop_energy"]),
     log:
         "logs/notebooks/training_dynamics.log",
     conda:
@@ -34,25 +37,36 @@ rule plot_training_dynamics:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            histories=input.histories,
+            predictions=input.predictions,
+            iteration_bound=theory_bound_iterations(config),
+            max_iterations=config["model"]["beam_net"]["loop"]["max_iterations"],
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
 rule plot_comparison:
-    output:
-        notebook="results/notebooks/comparison.ipynb",
-        headline=report("results/figures/headline_comparison.png",
-                        caption="../../paper/captions/headline_comparison.rst", category="Comparative results"),
-        energy=report("results/figures/energy_per_inference.png",
-                      caption="../../paper/captions/energy_per_inference.rst", category="Energy efficiency"),
-        pdfs=expand("results/figures/{stem}.pdf", stem=["headline_comparison", "energy_per_inference"]),
     input:
         notebook="notebooks/comparison.ipynb",
         metrics="results/tables/metrics_per_seed.parquet",
         code=[*FIGURE_CODE, *source_files("energy.py")],
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output), metrics_per_seed=input.metrics),
+    output:
+        notebook="results/notebooks/comparison.ipynb",
+        headline=report(
+            "results/figures/headline_comparison.png",
+            caption="../../paper/captions/headline_comparison.rst",
+            category="Comparative results",
+        ),
+        energy=report(
+            "results/figures/energy_per_inference.png",
+            caption="../../paper/captions/energy_per_inference.rst",
+            category="Energy efficiency",
+        ),
+        pdfs=expand("results/figures/{stem}.pdf", stem=["headline_comparison", "energy_per_inference"]),
     log:
         "logs/notebooks/comparison.log",
     conda:
@@ -60,27 +74,32 @@ rule plot_comparison:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), metrics_per_seed=input.metrics
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
 rule plot_calibration:
-    output:
-        notebook="results/notebooks/calibration.ipynb",
-        reliability=report("results/figures/reliability.png", caption="../../paper/captions/reliability.rst",
-                           category="Uncertainty calibration"),
-        decomposition=report("results/figures/uncertainty_decomposition.png",
-                             caption="../../paper/captions/uncertainty_decomposition.rst",
-                             category="Uncertainty calibration"),
-        pdfs=expand("results/figures/{stem}.pdf", stem=["reliability", "uncertainty_decomposition"]),
     input:
         notebook="notebooks/calibration.ipynb",
         predictions=lambda wildcards: prediction_paths(),
         code=FIGURE_CODE,
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output),
-            predictions=input.predictions, ece_bins=config["evaluate"]["ece_bins"]),
+    output:
+        notebook="results/notebooks/calibration.ipynb",
+        reliability=report(
+            "results/figures/reliability.png",
+            caption="../../paper/captions/reliability.rst",
+            category="Uncertainty calibration",
+        ),
+        decomposition=report(
+            "results/figures/uncertainty_decomposition.png",
+            caption="../../paper/captions/uncertainty_decomposition.rst",
+            category="Uncertainty calibration",
+        ),
+        pdfs=expand("results/figures/{stem}.pdf", stem=["reliability", "uncertainty_decomposition"]),
     log:
         "logs/notebooks/calibration.log",
     conda:
@@ -88,24 +107,27 @@ rule plot_calibration:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), predictions=input.predictions, ece_bins=config["evaluate"]["ece_bins"]
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
 rule plot_sparsity:
-    output:
-        notebook="results/notebooks/sparsity.ipynb",
-        pareto=report("results/figures/sparsity_pareto.png", caption="../../paper/captions/sparsity_pareto.rst",
-                      category="Comparative results"),
-        pdf="results/figures/sparsity_pareto.pdf",
     input:
         notebook="notebooks/sparsity.ipynb",
         metrics="results/tables/metrics_per_seed.parquet",
         code=FIGURE_CODE,
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output),
-            metrics_per_seed=input.metrics, activity_range=config["claims"]["activity_range"]),
+    output:
+        notebook="results/notebooks/sparsity.ipynb",
+        pareto=report(
+            "results/figures/sparsity_pareto.png",
+            caption="../../paper/captions/sparsity_pareto.rst",
+            category="Comparative results",
+        ),
+        pdf="results/figures/sparsity_pareto.pdf",
     log:
         "logs/notebooks/sparsity.log",
     conda:
@@ -113,6 +135,12 @@ rule plot_sparsity:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            metrics_per_seed=input.metrics,
+            activity_range=config["claims"]["activity_range"],
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
@@ -121,23 +149,21 @@ rule plot_sparsity:
 # {family}.json, see beamnet.paper.write_section_values), registered with the figures so that
 # render_paper depends on them.
 rule plot_energy_scaling:
-    output:
-        notebook="results/notebooks/energy_scaling.ipynb",
-        scaling=report("results/figures/energy_scaling.png", caption="../../paper/captions/energy_scaling.rst",
-                       category="Energy efficiency"),
-        pdf="results/figures/energy_scaling.pdf",
-        section_values="results/paper/values/energy_scaling.json",
     input:
         notebook="notebooks/energy_scaling.ipynb",
         sweep="results/energy/sweep.parquet",
         crossings="results/energy/crossings.parquet",
         summary="results/tables/summary.parquet",
         code=FIGURE_CODE,
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output), sweep=input.sweep, crossings=input.crossings,
-            summary=input.summary, lif_steps=config["model"]["beam_net"]["lif_steps"],
-            n_patterns=config["model"]["beam_net"]["n_patterns"], values_out=output.section_values),
+    output:
+        notebook="results/notebooks/energy_scaling.ipynb",
+        scaling=report(
+            "results/figures/energy_scaling.png",
+            caption="../../paper/captions/energy_scaling.rst",
+            category="Energy efficiency",
+        ),
+        pdf="results/figures/energy_scaling.pdf",
+        section_values="results/paper/values/energy_scaling.json",
     log:
         "logs/notebooks/energy_scaling.log",
     conda:
@@ -145,25 +171,31 @@ rule plot_energy_scaling:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            sweep=input.sweep,
+            crossings=input.crossings,
+            summary=input.summary,
+            lif_steps=config["model"]["beam_net"]["lif_steps"],
+            n_patterns=config["model"]["beam_net"]["n_patterns"],
+            values_out=output.section_values,
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
 rule plot_loihi:
-    output:
-        notebook="results/notebooks/loihi.ipynb",
-        loihi=report("results/figures/loihi.png", caption="../../paper/captions/loihi.rst", category="Loihi runs"),
-        pdf="results/figures/loihi.pdf",
-        section_values="results/paper/values/loihi.json",
     input:
         notebook="notebooks/loihi.ipynb",
         summary="results/loihi/summary.parquet",
         predictions=lambda wildcards: loihi_paths("predictions.parquet"),
         code=FIGURE_CODE,
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output), summary=input.summary, predictions=input.predictions,
-            agreement_floor=config["loihi"]["agreement_floor"], values_out=output.section_values),
+    output:
+        notebook="results/notebooks/loihi.ipynb",
+        loihi=report("results/figures/loihi.png", caption="../../paper/captions/loihi.rst", category="Loihi runs"),
+        pdf="results/figures/loihi.pdf",
+        section_values="results/paper/values/loihi.json",
     log:
         "logs/notebooks/loihi.log",
     conda:
@@ -171,20 +203,32 @@ rule plot_loihi:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output),
+            summary=input.summary,
+            predictions=input.predictions,
+            agreement_floor=config["loihi"]["agreement_floor"],
+            values_out=output.section_values,
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
 # The manuscript's sections: family -> the figures it shows (see PAPER_FIGURES in common.smk).
-PAPER_FIGURES["training_dynamics"] = [rules.plot_training_dynamics.output.loss,
-                                      rules.plot_training_dynamics.output.iterations,
-                                      rules.plot_training_dynamics.output.energy]
+PAPER_FIGURES["training_dynamics"] = [
+    rules.plot_training_dynamics.output.loss,
+    rules.plot_training_dynamics.output.iterations,
+    rules.plot_training_dynamics.output.energy,
+]
 PAPER_FIGURES["comparison"] = [rules.plot_comparison.output.headline, rules.plot_comparison.output.energy]
 PAPER_FIGURES["calibration"] = [rules.plot_calibration.output.reliability, rules.plot_calibration.output.decomposition]
 PAPER_FIGURES["sparsity"] = [rules.plot_sparsity.output.pareto]
 if energy_datasets(active_datasets()):  # only when the energy sweep is part of the run
-    PAPER_FIGURES["energy_scaling"] = [rules.plot_energy_scaling.output.scaling,
-                                       rules.plot_energy_scaling.output.section_values]
+    PAPER_FIGURES["energy_scaling"] = [
+        rules.plot_energy_scaling.output.scaling,
+        rules.plot_energy_scaling.output.section_values,
+    ]
 if loihi_datasets():  # only when the Loihi runs are part of the run
     PAPER_FIGURES["loihi"] = [rules.plot_loihi.output.loihi, rules.plot_loihi.output.section_values]
 STAGE_TARGETS.append(lambda datasets: paper_figures())

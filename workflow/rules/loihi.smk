@@ -4,26 +4,26 @@
 
 
 rule loihi_export:
+    input:
+        unpack(loihi_export_inputs),
     output:
         network="results/loihi/{dataset}/{model}/seed={seed}/network.npz",
         inputs="results/loihi/{dataset}/{model}/seed={seed}/inputs.npz",
-    input:
-        unpack(loihi_export_inputs),
-    wildcard_constraints:
-        dataset=DATASET_PATTERN,
-        model="beam_net|rate_snn",
-        seed=r"\d+",
-    params:
-        cfg=step_config("encoding", "model", "train", "evaluate", "loihi"),
     log:
         "logs/loihi/{dataset}/{model}/seed={seed}/export.log",
     benchmark:
         "benchmarks/rules/loihi/{dataset}/{model}/seed={seed}/export.tsv"
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model="beam_net|rate_snn",
+        seed=r"\d+",
     conda:
         "../../envs/torch.yaml"
     resources:
         mem_mb=3000,
         runtime=15,
+    params:
+        cfg=step_config("encoding", "model", "train", "evaluate", "loihi"),
     shell:
         "python -m beamnet loihi-export --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
         " --config-json {params.cfg:q} --checkpoint {input.checkpoint} --test-cache {input.test}"
@@ -31,30 +31,30 @@ rule loihi_export:
 
 
 rule loihi_run:
-    output:
-        predictions="results/loihi/{dataset}/{model}/seed={seed}/predictions.csv",
-        summary="results/loihi/{dataset}/{model}/seed={seed}/summary.json",
     input:
         network="results/loihi/{dataset}/{model}/seed={seed}/network.npz",
         inputs="results/loihi/{dataset}/{model}/seed={seed}/inputs.npz",
         code=source_files("loihi/run_lava.py", "loihi/fixed_point.py", "loihi/rate_snn.py", "energy.py"),
-    wildcard_constraints:
-        dataset=DATASET_PATTERN,
-        model="beam_net|rate_snn",
-        seed=r"\d+",
-    params:
-        python=lava_python(),
-        chunk=config["loihi"]["chunk_samples"],
-        floor=config["loihi"]["agreement_floor"],
+    output:
+        predictions="results/loihi/{dataset}/{model}/seed={seed}/predictions.csv",
+        summary="results/loihi/{dataset}/{model}/seed={seed}/summary.json",
     log:
         "logs/loihi/{dataset}/{model}/seed={seed}/run.log",
     benchmark:
         "benchmarks/rules/loihi/{dataset}/{model}/seed={seed}/run.tsv"
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model="beam_net|rate_snn",
+        seed=r"\d+",
     conda:
         "../../envs/lava.yaml"
     resources:
         mem_mb=9000,  # measured peak 6.3 GB on nmnist_small's test split (lava, 2 cores)
         runtime=20,
+    params:
+        python=lava_python(),
+        chunk=config["loihi"]["chunk_samples"],
+        floor=config["loihi"]["agreement_floor"],
     shell:
         "{{ command -v {params.python} >/dev/null || test -x {params.python} ||"
         " {{ echo 'error: the lava-nc environment (Python 3.10) is missing: run `make setup-lava`"
@@ -66,14 +66,14 @@ rule loihi_run:
 
 
 rule loihi_report:
-    output:
-        predictions=loihi_paths("predictions.parquet"),
-        summary="results/loihi/summary.parquet",
-        summary_csv="results/loihi/summary.csv",
     input:
         predictions=lambda wildcards: loihi_paths("predictions.csv"),
         summaries=lambda wildcards: loihi_paths("summary.json"),
         code=source_files("loihi/report.py"),
+    output:
+        predictions=loihi_paths("predictions.parquet"),
+        summary="results/loihi/summary.parquet",
+        summary_csv="results/loihi/summary.csv",
     log:
         "logs/loihi/report.log",
     benchmark:

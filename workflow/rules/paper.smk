@@ -4,11 +4,6 @@
 
 
 rule collect_paper_values:
-    output:
-        values="results/paper/values.json",
-        tables=expand("results/paper/tables/{name}.md",
-                      name=["headline", "config", "theory", "datasets", "claims", "uncertainty", "quality",
-                            "targets", "tuning", "ablations", "prop_3_3", "energy", "platforms"]),
     input:
         summary="results/tables/summary.parquet",
         headline="results/tables/summary.md",
@@ -19,10 +14,26 @@ rule collect_paper_values:
         tuning=lambda wildcards: tuning_targets(active_datasets()),
         manifests=lambda wildcards: expand("results/datasets/{dataset}/manifest.csv", dataset=active_datasets()),
         code=source_files("paper.py", "theory.py", "energy.py"),
-    params:
-        cfg=step_config("datasets", "models", "seeds", "encoding", "model", "train", "evaluate", "claims",
-                        "tuning", "dataset_settings"),
-        tuning_dir=lambda wildcards: "--tuning-dir results/tuning" if tuning_targets(active_datasets()) else "",
+    output:
+        values="results/paper/values.json",
+        tables=expand(
+            "results/paper/tables/{name}.md",
+            name=[
+                "headline",
+                "config",
+                "theory",
+                "datasets",
+                "claims",
+                "uncertainty",
+                "quality",
+                "targets",
+                "tuning",
+                "ablations",
+                "prop_3_3",
+                "energy",
+                "platforms",
+            ],
+        ),
     log:
         "logs/paper/collect_paper_values.log",
     conda:
@@ -30,6 +41,20 @@ rule collect_paper_values:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        cfg=step_config(
+            "datasets",
+            "models",
+            "seeds",
+            "encoding",
+            "model",
+            "train",
+            "evaluate",
+            "claims",
+            "tuning",
+            "dataset_settings",
+        ),
+        tuning_dir=lambda wildcards: "--tuning-dir results/tuning" if tuning_targets(active_datasets()) else "",
     shell:
         "python -m beamnet paper-values --config-json {params.cfg:q} --tables-dir results/tables"
         " --manifests {input.manifests} --values {output.values} --tables-out results/paper/tables"
@@ -37,8 +62,6 @@ rule collect_paper_values:
 
 
 rule render_paper:
-    output:
-        "paper/report.pdf",
     input:
         source="paper/report.qmd",
         bibliography="paper/references.bib",
@@ -48,8 +71,8 @@ rule render_paper:
         tables=rules.collect_paper_values.output.tables,
         figures=lambda wildcards: paper_figures(),
         code=source_files("paper.py"),
-    params:
-        sections=lambda wildcards: " ".join(sorted(PAPER_FIGURES)),
+    output:
+        "paper/report.pdf",
     log:
         "logs/paper/render_paper.log",
     conda:
@@ -57,6 +80,8 @@ rule render_paper:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        sections=lambda wildcards: " ".join(sorted(PAPER_FIGURES)),
     shell:
         "python -m beamnet paper-render --source {input.source} --values {input.values}"
         " --tables-dir results/paper/tables --captions-dir paper/captions --sections {params.sections}"

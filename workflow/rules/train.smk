@@ -2,27 +2,27 @@
 
 
 rule train_model:
+    input:
+        unpack(train_inputs),
     output:
         checkpoint="results/checkpoints/{dataset}/{model}/seed={seed}.pt",
         history="results/checkpoints/{dataset}/{model}/seed={seed}_history.csv",
-    input:
-        unpack(train_inputs),
-    wildcard_constraints:
-        dataset=DATASET_PATTERN,
-        model=MODEL_PATTERN,
-        seed=r"\d+",
-    params:
-        cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
-    threads: 1
     log:
         "logs/train/{dataset}/{model}/seed={seed}.log",
     benchmark:
         "benchmarks/rules/train/{dataset}/{model}/seed={seed}.tsv"
+    wildcard_constraints:
+        dataset=DATASET_PATTERN,
+        model=MODEL_PATTERN,
+        seed=r"\d+",
     conda:
         "../../envs/torch.yaml"
+    threads: 1
     resources:
         mem_mb=2000,  # measured peak 0.8 GB (nmnist_small, BEAM-Net)
         runtime=120,  # measured longest 8 min (nmnist_small BEAM-Net, 60 epochs)
+    params:
+        cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
     shell:
         "python -m beamnet train --dataset {wildcards.dataset} --model {wildcards.model}"
         " --seed {wildcards.seed} --config-json {params.cfg:q} --threads {threads}"

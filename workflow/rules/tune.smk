@@ -4,30 +4,30 @@
 
 
 rule tune_fold:
-    output:
-        "results/tuning/folds/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.parquet",
     input:
         unpack(tune_fold_inputs),
+    output:
+        "results/tuning/folds/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.parquet",
+    log:
+        "logs/tune/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.log",
+    benchmark:
+        "benchmarks/rules/tune/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.tsv"
     wildcard_constraints:
         dataset=DATASET_PATTERN,
         model=MODEL_PATTERN,
         variant=r"[A-Za-z0-9_.-]+",
         fold=r"\d+",
         seed=r"\d+",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,  # as train_model: the whole training split is held, as in training
+        runtime=60,
     params:
         cfg=tune_fold_config,
         folds=config["tuning"]["folds"],
         split_seed=config["tuning"]["split_seed"],
-    threads: 1
-    log:
-        "logs/tune/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.log",
-    benchmark:
-        "benchmarks/rules/tune/{dataset}/{model}/{variant}/fold={fold}/seed={seed}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        mem_mb=2000,  # as train_model: the whole training split is held, as in training
-        runtime=60,
     shell:
         "python -m beamnet tune-fold --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --fold {wildcards.fold} --folds {params.folds}"
@@ -37,6 +37,9 @@ rule tune_fold:
 
 
 rule record_tuning:
+    input:
+        folds=lambda wildcards: tuning_fold_paths(),
+        code=source_files("tuning.py"),
     output:
         folds="results/tuning/folds.parquet",
         folds_csv="results/tuning/folds.csv",
@@ -46,11 +49,6 @@ rule record_tuning:
         markdown="results/tuning/tuning.md",
         comparison="results/tuning/comparison.csv",
         pareto="results/tuning/pareto.parquet",
-    input:
-        folds=lambda wildcards: tuning_fold_paths(),
-        code=source_files("tuning.py"),
-    params:
-        cfg=step_config("tuning"),
     log:
         "logs/tune/record_tuning.log",
     benchmark:
@@ -60,6 +58,8 @@ rule record_tuning:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        cfg=step_config("tuning"),
     shell:
         "python -m beamnet tune-record --config-json {params.cfg:q} --folds {input.folds}"
         " --out-dir results/tuning > {log} 2>&1"
@@ -71,18 +71,18 @@ rule tune:
 
 
 rule plot_pareto:
-    output:
-        notebook="results/notebooks/pareto.ipynb",
-        pareto=report("results/figures/energy_accuracy_pareto.png",
-                      caption="../../paper/captions/energy_accuracy_pareto.rst", category="Energy efficiency"),
-        pdf="results/figures/energy_accuracy_pareto.pdf",
     input:
         notebook="notebooks/pareto.ipynb",
         pareto=rules.record_tuning.output.pareto,
         code=source_files("paper.py"),
-    params:
-        parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output), pareto=input.pareto),
+    output:
+        notebook="results/notebooks/pareto.ipynb",
+        pareto=report(
+            "results/figures/energy_accuracy_pareto.png",
+            caption="../../paper/captions/energy_accuracy_pareto.rst",
+            category="Energy efficiency",
+        ),
+        pdf="results/figures/energy_accuracy_pareto.pdf",
     log:
         "logs/notebooks/pareto.log",
     benchmark:
@@ -92,6 +92,10 @@ rule plot_pareto:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        parameters=lambda wildcards, input, output: papermill_parameters(
+            output_dir=figure_folder(output), pareto=input.pareto
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
@@ -102,7 +106,7 @@ localrules:
     plot_pareto,
 
 
-if tuning_targets(active_datasets()):   # the manuscript's ablation section, where a record is built
+if tuning_targets(active_datasets()):  # the manuscript's ablation section, where a record is built
     PAPER_FIGURES["pareto"] = [rules.plot_pareto.output.pareto]
 
 

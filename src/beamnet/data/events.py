@@ -20,8 +20,9 @@ def pack_events(streams: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     lengths = np.array([len(s) for s in streams], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     merged = np.concatenate(streams) if streams else np.zeros(0, EVENT_DTYPE)
-    return {name: np.ascontiguousarray(merged[name]).astype(EVENT_DTYPE[name])
-            for name in EVENT_DTYPE.names} | {"offsets": offsets}
+    return {name: np.ascontiguousarray(merged[name]).astype(EVENT_DTYPE[name]) for name in EVENT_DTYPE.names} | {
+        "offsets": offsets
+    }
 
 
 class EventArchive:

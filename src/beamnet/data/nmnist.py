@@ -15,7 +15,7 @@ import numpy as np
 
 from beamnet.data.events import EVENT_DTYPE
 
-SENSOR_SIZE = (34, 34, 2)          # ATIS crop used by N-MNIST: width, height, polarities
+SENSOR_SIZE = (34, 34, 2)  # ATIS crop used by N-MNIST: width, height, polarities
 BYTES_PER_EVENT = 5
 FOLDERS = {"train": "Train", "test": "Test"}
 N_CLASSES = 10
@@ -39,8 +39,10 @@ def read_recording(path: str | Path) -> np.ndarray:
     if size == 0:
         raise NMNISTDataError(f"N-MNIST recording '{path}' is empty: expected 5-byte events")
     if size % BYTES_PER_EVENT:
-        raise NMNISTDataError(f"N-MNIST recording '{path}' is truncated: {size} bytes is not a "
-                              f"multiple of the {BYTES_PER_EVENT}-byte event size")
+        raise NMNISTDataError(
+            f"N-MNIST recording '{path}' is truncated: {size} bytes is not a "
+            f"multiple of the {BYTES_PER_EVENT}-byte event size"
+        )
     from tonic.io import read_mnist_file  # tonic is imported only when recordings are read
 
     decoded = read_mnist_file(str(path), dtype=_TONIC_DTYPE)
@@ -48,8 +50,10 @@ def read_recording(path: str | Path) -> np.ndarray:
         raise NMNISTDataError(f"N-MNIST recording '{path}' holds no events")
     width, height, _ = SENSOR_SIZE
     if decoded["x"].max() >= width or decoded["y"].max() >= height:
-        raise NMNISTDataError(f"N-MNIST recording '{path}' is corrupt: event coordinates up to "
-                              f"({decoded['x'].max()}, {decoded['y'].max()}), expected < {width}x{height}")
+        raise NMNISTDataError(
+            f"N-MNIST recording '{path}' is corrupt: event coordinates up to "
+            f"({decoded['x'].max()}, {decoded['y'].max()}), expected < {width}x{height}"
+        )
     if np.any(np.diff(decoded["t"]) < 0):
         raise NMNISTDataError(f"N-MNIST recording '{path}' is corrupt: timestamps go backwards")
     events = np.empty(len(decoded), dtype=EVENT_DTYPE)
@@ -77,16 +81,20 @@ class NMNISTFolder:
         self.root = Path(root)
         folder = self.root / FOLDERS[split]
         if not folder.is_dir():
-            raise NMNISTDataError(f"N-MNIST folder '{folder}' does not exist: expected "
-                                  f"{FOLDERS[split]}/<digit>/*.bin under the root '{self.root}'")
+            raise NMNISTDataError(
+                f"N-MNIST folder '{folder}' does not exist: expected "
+                f"{FOLDERS[split]}/<digit>/*.bin under the root '{self.root}'"
+            )
         self.files: list[Path] = []
         self.targets: list[int] = []
         for digit in range(N_CLASSES):
             class_dir = folder / str(digit)
             files = sorted(class_dir.glob("*.bin")) if class_dir.is_dir() else []
             if not files:
-                raise NMNISTDataError(f"N-MNIST class folder '{class_dir}' is missing or holds no "
-                                      ".bin recordings: expected at least one per digit")
+                raise NMNISTDataError(
+                    f"N-MNIST class folder '{class_dir}' is missing or holds no "
+                    ".bin recordings: expected at least one per digit"
+                )
             self.files.extend(files)
             self.targets.extend([digit] * len(files))
 
@@ -111,15 +119,15 @@ def resolve_root(root: str | None, download: bool, download_dir: str | Path) -> 
         raise NMNISTDataError(
             f"N-MNIST root '{root}' (config key data.nmnist.root) holds no Train/ and Test/ folders "
             "and data.nmnist.download is false: point the root at an extracted N-MNIST copy or "
-            "set data.nmnist.download: true on a machine with internet access")
+            "set data.nmnist.download: true on a machine with internet access"
+        )
     from tonic.datasets import NMNIST
 
     try:
         NMNIST(save_to=str(download_dir), train=True)
         NMNIST(save_to=str(download_dir), train=False)
     except Exception as err:  # network and archive errors differ across tonic versions
-        raise NMNISTDataError(f"downloading N-MNIST through tonic into '{download_dir}' failed: "
-                              f"{err}") from err
+        raise NMNISTDataError(f"downloading N-MNIST through tonic into '{download_dir}' failed: {err}") from err
     return Path(download_dir) / "NMNIST"
 
 

@@ -26,8 +26,9 @@ from beamnet.provenance import provenance_json
 MANIFEST_COLUMNS = ("sample_id", "label", "split", "source")
 
 
-def _write_outputs(manifest: pl.DataFrame, manifest_path: Path, arrays: dict[str, np.ndarray],
-                   arrays_path: Path) -> None:
+def _write_outputs(
+    manifest: pl.DataFrame, manifest_path: Path, arrays: dict[str, np.ndarray], arrays_path: Path
+) -> None:
     """Write the manifest and the arrays together: both appear, or neither does."""
     with atomic_paths(manifest_path, arrays_path) as (manifest_tmp, arrays_tmp):
         manifest.select(MANIFEST_COLUMNS).write_csv(manifest_tmp)
@@ -39,8 +40,7 @@ def read_manifest(path: str | Path) -> pl.DataFrame:
     manifest = pl.read_csv(path)
     missing = set(MANIFEST_COLUMNS) - set(manifest.columns)
     if missing:
-        raise ValueError(f"manifest '{path}' lacks columns {sorted(missing)}; "
-                         f"expected {list(MANIFEST_COLUMNS)}")
+        raise ValueError(f"manifest '{path}' lacks columns {sorted(missing)}; expected {list(MANIFEST_COLUMNS)}")
     return manifest
 
 
@@ -48,19 +48,32 @@ def prepare_digits(config: Mapping[str, Any], manifest_path: Path, images_path: 
     """scikit-learn digits -> images.npz and a stratified seeded split."""
     images, labels = load_digit_images()
     settings = config["data"]["digits"]
-    splits = stratified_split(labels, settings["val_fraction"], settings["test_fraction"],
-                              config["data"]["split_seed"])
+    splits = stratified_split(labels, settings["val_fraction"], settings["test_fraction"], config["data"]["split_seed"])
     ids = np.arange(len(labels), dtype=np.int64)
-    manifest = pl.DataFrame({"sample_id": ids, "label": labels, "split": splits,
-                             "source": [f"sklearn.datasets.load_digits[{i}]" for i in ids]})
-    _write_outputs(manifest, manifest_path, {
-        "images": images, "labels": labels, "sample_ids": ids,
-        "provenance": np.array(provenance_json(config, dataset="digits")),
-    }, images_path)
+    manifest = pl.DataFrame(
+        {
+            "sample_id": ids,
+            "label": labels,
+            "split": splits,
+            "source": [f"sklearn.datasets.load_digits[{i}]" for i in ids],
+        }
+    )
+    _write_outputs(
+        manifest,
+        manifest_path,
+        {
+            "images": images,
+            "labels": labels,
+            "sample_ids": ids,
+            "provenance": np.array(provenance_json(config, dataset="digits")),
+        },
+        images_path,
+    )
 
 
-def prepare_digits_saccade(config: Mapping[str, Any], digits_manifest: Path, digits_images: Path,
-                           manifest_path: Path, events_path: Path) -> None:
+def prepare_digits_saccade(
+    config: Mapping[str, Any], digits_manifest: Path, digits_images: Path, manifest_path: Path, events_path: Path
+) -> None:
     """Digits seen through simulated saccades -> events.npz; splits follow the digits manifest."""
     with np.load(digits_images) as archive:
         images, labels, ids = archive["images"], archive["labels"], archive["sample_ids"]
@@ -68,14 +81,23 @@ def prepare_digits_saccade(config: Mapping[str, Any], digits_manifest: Path, dig
     streams, sensor_size = simulate_saccade_events(images, settings, config["data"]["split_seed"])
     source_manifest = read_manifest(digits_manifest)
     if not np.array_equal(source_manifest["sample_id"].to_numpy(), ids):
-        raise ValueError(f"digits manifest '{digits_manifest}' and images '{digits_images}' "
-                         "list different samples: rebuild them together")
-    manifest = source_manifest.with_columns(
-        pl.format("saccade-simulated {}", pl.col("source")).alias("source"))
-    _write_outputs(manifest, manifest_path, pack_events(streams) | {
-        "labels": labels, "sample_ids": ids, "sensor_size": np.array(sensor_size),
-        "provenance": np.array(provenance_json(config, dataset="digits_saccade")),
-    }, events_path)
+        raise ValueError(
+            f"digits manifest '{digits_manifest}' and images '{digits_images}' "
+            "list different samples: rebuild them together"
+        )
+    manifest = source_manifest.with_columns(pl.format("saccade-simulated {}", pl.col("source")).alias("source"))
+    _write_outputs(
+        manifest,
+        manifest_path,
+        pack_events(streams)
+        | {
+            "labels": labels,
+            "sample_ids": ids,
+            "sensor_size": np.array(sensor_size),
+            "provenance": np.array(provenance_json(config, dataset="digits_saccade")),
+        },
+        events_path,
+    )
 
 
 def prepare_nmnist(config: Mapping[str, Any], manifest_path: Path, events_path: Path) -> None:
@@ -84,17 +106,24 @@ def prepare_nmnist(config: Mapping[str, Any], manifest_path: Path, events_path: 
     root = resolve_root(settings["root"], settings["download"], settings.get("download_dir", "data/raw"))
     train, test = NMNISTFolder(root, "train"), NMNISTFolder(root, "test")
     train_labels = np.asarray(train.targets)
-    train_splits = stratified_split(train_labels, settings["val_fraction"], 0.0,
-                                    config["data"]["split_seed"])
+    train_splits = stratified_split(train_labels, settings["val_fraction"], 0.0, config["data"]["split_seed"])
     files = train.files + test.files
     labels = np.concatenate([train_labels, np.asarray(test.targets)]).astype(np.int64)
     splits = np.concatenate([train_splits, np.full(len(test), "test")])
-    streams = [events for dataset in (train, test) for events, _ in
-               (dataset[i] for i in range(len(dataset)))]
+    streams = [events for dataset in (train, test) for events, _ in (dataset[i] for i in range(len(dataset)))]
     ids = np.arange(len(files), dtype=np.int64)
-    manifest = pl.DataFrame({"sample_id": ids, "label": labels, "split": splits,
-                             "source": [str(Path(f).relative_to(root)) for f in files]})
-    _write_outputs(manifest, manifest_path, pack_events(streams) | {
-        "labels": labels, "sample_ids": ids, "sensor_size": np.array(NMNISTFolder.sensor_size),
-        "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root))),
-    }, events_path)
+    manifest = pl.DataFrame(
+        {"sample_id": ids, "label": labels, "split": splits, "source": [str(Path(f).relative_to(root)) for f in files]}
+    )
+    _write_outputs(
+        manifest,
+        manifest_path,
+        pack_events(streams)
+        | {
+            "labels": labels,
+            "sample_ids": ids,
+            "sensor_size": np.array(NMNISTFolder.sensor_size),
+            "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root))),
+        },
+        events_path,
+    )

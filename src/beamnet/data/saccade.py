@@ -31,13 +31,13 @@ def saccade_path(n_steps_per_saccade: int, amplitude: float) -> np.ndarray:
     Returns an array of shape (3 * n_steps_per_saccade + 1, 2).
     """
     corners = np.array([[0.0, 0.0], [amplitude, amplitude / 2], [0.0, amplitude], [0.0, 0.0]])
-    legs = [np.linspace(corners[k], corners[k + 1], n_steps_per_saccade, endpoint=False)
-            for k in range(3)]
+    legs = [np.linspace(corners[k], corners[k + 1], n_steps_per_saccade, endpoint=False) for k in range(3)]
     return np.concatenate(legs + [corners[-1:]])
 
 
-def simulate_saccade_events(images: np.ndarray, settings: Mapping[str, Any],
-                            seed: int) -> tuple[list[np.ndarray], tuple[int, int, int]]:
+def simulate_saccade_events(
+    images: np.ndarray, settings: Mapping[str, Any], seed: int
+) -> tuple[list[np.ndarray], tuple[int, int, int]]:
     """Simulate the DVS recording of every image.
 
     Parameters
@@ -62,16 +62,19 @@ def simulate_saccade_events(images: np.ndarray, settings: Mapping[str, Any],
     n, h, w = scaled.shape
     amplitude = float(settings["saccade_amplitude_px"])
     if h + amplitude + 1 > height or w + amplitude + 1 > width:
-        raise ValueError(f"data.digits_saccade.sensor_size = {[width, height]}: expected room for "
-                         f"a {w}x{h} image moving {amplitude} px (at least {w + amplitude + 1:.0f})")
+        raise ValueError(
+            f"data.digits_saccade.sensor_size = {[width, height]}: expected room for "
+            f"a {w}x{h} image moving {amplitude} px (at least {w + amplitude + 1:.0f})"
+        )
     canvas = np.zeros((n, height, width), dtype=np.float32)
     top, left = (height - h - int(np.ceil(amplitude))) // 2, (width - w - int(np.ceil(amplitude))) // 2
-    canvas[:, top:top + h, left:left + w] = scaled
+    canvas[:, top : top + h, left : left + w] = scaled
 
     rng = np.random.default_rng(seed)
     threshold = float(settings["contrast_threshold"])
-    pixel_threshold = np.clip(threshold + float(settings["threshold_mismatch"])
-                              * rng.standard_normal((height, width)), 0.25 * threshold, None)
+    pixel_threshold = np.clip(
+        threshold + float(settings["threshold_mismatch"]) * rng.standard_normal((height, width)), 0.25 * threshold, None
+    )
     eps = float(settings["log_epsilon"])
     steps = int(round(float(settings["saccade_duration_ms"]) / STEP_MS))
     path = saccade_path(steps, amplitude)
@@ -95,7 +98,7 @@ def simulate_saccade_events(images: np.ndarray, settings: Mapping[str, Any],
 
     if not parts:  # no image changed anywhere: one empty stream per image
         return [np.zeros(0, dtype=EVENT_DTYPE) for _ in range(n)], (width, height, 2)
-    sample, x, y, t, p = (np.concatenate(column) for column in zip(*parts))
+    sample, x, y, t, p = (np.concatenate(column) for column in zip(*parts, strict=True))
     order = np.lexsort((t, sample))
     sample, x, y, t, p = sample[order], x[order], y[order], t[order], p[order]
     bounds = np.searchsorted(sample, np.arange(n + 1))

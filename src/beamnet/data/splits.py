@@ -7,8 +7,7 @@ import numpy as np
 SPLIT_NAMES = np.array(["train", "val", "test"])
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
-                     seed: int) -> np.ndarray:
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
     """Assign each sample to ``train``, ``val`` or ``test``, class by class.
 
     Within every class the samples are shuffled with ``numpy.random.default_rng(seed)`` and the
@@ -20,8 +19,10 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     numpy.ndarray of str, shape (n,)
     """
     if not 0.0 <= val_fraction + test_fraction < 1.0:
-        raise ValueError(f"val_fraction + test_fraction = {val_fraction + test_fraction}: "
-                         "expected a fraction below 1 so that a training split remains")
+        raise ValueError(
+            f"val_fraction + test_fraction = {val_fraction + test_fraction}: "
+            "expected a fraction below 1 so that a training split remains"
+        )
     rng = np.random.default_rng(seed)
     assignment = np.full(len(labels), "train", dtype=object)
     for label in np.unique(labels):
@@ -30,5 +31,5 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
         n_test = int(round(test_fraction * len(members)))
         n_val = int(round(val_fraction * len(members)))
         assignment[members[:n_test]] = "test"
-        assignment[members[n_test:n_test + n_val]] = "val"
+        assignment[members[n_test : n_test + n_val]] = "val"
     return assignment.astype(str)

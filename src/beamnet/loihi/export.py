@@ -56,22 +56,29 @@ def quantise_even(values: np.ndarray, exponent: int) -> np.ndarray:
 
 
 def refined_times(model, spike_times: torch.Tensor, active: torch.Tensor, host_loop: bool) -> torch.Tensor:
-    from beamnet.models.bidirectional import predictive_coding_loop
-
     from beamnet.models.beam_net import loop_enabled
+    from beamnet.models.bidirectional import predictive_coding_loop
 
     if not host_loop or not loop_enabled(model.settings):
         return spike_times
     s, loop = model.settings, model.settings["loop"]
     with torch.no_grad():
-        return predictive_coding_loop(spike_times, active, model.coincidence.pattern_times, s["tau_c_ms"],
-                                      loop["beta"], loop["pull"], loop["max_iterations"],
-                                      loop["tolerance"]).spike_times
+        return predictive_coding_loop(
+            spike_times,
+            active,
+            model.coincidence.pattern_times,
+            s["tau_c_ms"],
+            loop["beta"],
+            loop["pull"],
+            loop["max_iterations"],
+            loop["tolerance"],
+        ).spike_times
 
 
 @torch.no_grad()
-def deterministic_reference(model, spike_times: torch.Tensor, active: torch.Tensor,
-                            threshold_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def deterministic_reference(
+    model, spike_times: torch.Tensor, active: torch.Tensor, threshold_shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Eqs. 8-9 with the noise-free threshold V > theta + shift * Delta, in float: (prediction, spikes)."""
     s = model.settings
     current = model.coincidence(spike_times, active) + model.bias
@@ -105,15 +112,18 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
     if scale_log2 == "auto":
         scale_log2 = None
         for k in range(23, 4, -1):
-            q = leak * 2.0 ** k / 64
-            stop_needed = _stop_needed(q, drive_absmax, round(theta_eff * 2.0 ** k / 64),
-                                       np.abs(bias).max(initial=0) * leak * 2.0 ** k)
+            q = leak * 2.0**k / 64
+            stop_needed = _stop_needed(
+                q, drive_absmax, round(theta_eff * 2.0**k / 64), np.abs(bias).max(initial=0) * leak * 2.0**k
+            )
             stop_magnitude = abs(STOP_WEIGHT_MANT) * 2.0 ** _exp_for(stop_needed, abs(STOP_WEIGHT_MANT))
-            fits = (q * (drive_absmax * DRIVE_HEADROOM + 4 * s["w_inh"]) < A_IN_LIMIT / 2
-                    and stop_needed <= stop_magnitude
-                    and stop_magnitude + q * 4 * s["w_inh"] < A_IN_LIMIT
-                    and theta_eff * 2.0 ** k / 64 <= VTH_MAX
-                    and np.abs(bias).max(initial=0) * leak * 2.0 ** k <= BIAS_MANT_RANGE[1] * 2 ** 7)
+            fits = (
+                q * (drive_absmax * DRIVE_HEADROOM + 4 * s["w_inh"]) < A_IN_LIMIT / 2
+                and stop_needed <= stop_magnitude
+                and stop_magnitude + q * 4 * s["w_inh"] < A_IN_LIMIT
+                and theta_eff * 2.0**k / 64 <= VTH_MAX
+                and np.abs(bias).max(initial=0) * leak * 2.0**k <= BIAS_MANT_RANGE[1] * 2**7
+            )
             if fits:
                 scale_log2 = k
                 break
@@ -121,17 +131,17 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
             raise ValueError(f"no fixed-point scale fits a coincidence drive of {drive_absmax:.3g}")
     v_scale = 2.0 ** int(scale_log2)
     q = leak * v_scale / 64  # a_in units per unit of current
-    pattern_times = model.coincidence.pattern_times.detach().double().numpy()   # (N, D)
-    weights = model.coincidence.pattern_weights.detach().double().numpy()       # (N, D)
+    pattern_times = model.coincidence.pattern_times.detach().double().numpy()  # (N, D)
+    weights = model.coincidence.pattern_weights.detach().double().numpy()  # (N, D)
     tau_c = float(s["tau_c_ms"])
     lines = np.empty(pattern_times.shape + (len(grid_times),), dtype=np.float64)
     for g, t in enumerate(grid_times):
-        lines[:, :, g] = weights * np.exp(-(t - pattern_times) ** 2 / (2 * tau_c ** 2)) * q
+        lines[:, :, g] = weights * np.exp(-((t - pattern_times) ** 2) / (2 * tau_c**2)) * q
     coincidence_exp = _exp_for(float(np.abs(lines).max()), 254)
     coincidence_mant = quantise_even(lines, coincidence_exp)
     bias_real = bias * leak * v_scale
     bias_exp = _exp_for(float(np.abs(bias_real).max(initial=0)), BIAS_MANT_RANGE[1], 0, 7)
-    bias_mant = np.clip(np.rint(bias_real / 2.0 ** bias_exp), *BIAS_MANT_RANGE).astype(np.int16)
+    bias_mant = np.clip(np.rint(bias_real / 2.0**bias_exp), *BIAS_MANT_RANGE).astype(np.int16)
     inhibition = s["w_inh"] * q
     inhibition_exp = _exp_for(inhibition, 255)
     readout = model.attention.readout_weights.detach().double().numpy()  # (K, N)
@@ -139,18 +149,35 @@ def quantise_model(model, grid_times: np.ndarray, drive_absmax: float, settings:
     vth = round(theta_eff * v_scale / 64)
     stop_needed = _stop_needed(q, drive_absmax, vth, np.abs(bias_real).max(initial=0))
     return {
-        "format_version": FORMAT_VERSION, "network_kind": "beam_net",
-        "n_inputs": weights.shape[1], "n_patterns": weights.shape[0],
-        "n_classes": readout.shape[0], "grid_points": len(grid_times), "lif_steps": int(model.lif.steps),
-        "du": 0, "dv": round(DECAY_UNITY_F * leak), "vth": vth,
-        "bias_mant": bias_mant, "bias_exp": bias_exp,
-        "coincidence_mant": coincidence_mant, "coincidence_exp": coincidence_exp,
-        "inhibition_mant": -round(inhibition / 2.0 ** inhibition_exp), "inhibition_exp": inhibition_exp,
-        "readout_mant": readout_mant, "readout_exp": 0,
+        "format_version": FORMAT_VERSION,
+        "network_kind": "beam_net",
+        "n_inputs": weights.shape[1],
+        "n_patterns": weights.shape[0],
+        "n_classes": readout.shape[0],
+        "grid_points": len(grid_times),
+        "lif_steps": int(model.lif.steps),
+        "du": 0,
+        "dv": round(DECAY_UNITY_F * leak),
+        "vth": vth,
+        "bias_mant": bias_mant,
+        "bias_exp": bias_exp,
+        "coincidence_mant": coincidence_mant,
+        "coincidence_exp": coincidence_exp,
+        "inhibition_mant": -round(inhibition / 2.0**inhibition_exp),
+        "inhibition_exp": inhibition_exp,
+        "readout_mant": readout_mant,
+        "readout_exp": 0,
         "stop_exp": _exp_for(stop_needed, 255),
-        "v_scale_log2": int(scale_log2), "current_scale": q, "leak": leak, "theta": float(s["theta"]),
-        "delta": float(s["delta"]), "threshold_shift": shift_units, "w_inh": float(s["w_inh"]),
-        "tau_c_ms": tau_c, "tau_m_ms": float(model.lif.tau_m), "grid_times_ms": np.asarray(grid_times, np.float64),
+        "v_scale_log2": int(scale_log2),
+        "current_scale": q,
+        "leak": leak,
+        "theta": float(s["theta"]),
+        "delta": float(s["delta"]),
+        "threshold_shift": shift_units,
+        "w_inh": float(s["w_inh"]),
+        "tau_c_ms": tau_c,
+        "tau_m_ms": float(model.lif.tau_m),
+        "grid_times_ms": np.asarray(grid_times, np.float64),
     }
 
 
@@ -166,8 +193,9 @@ def input_lines(times: np.ndarray, active: np.ndarray, dt: float, grid_points: i
     return {"offsets": offsets, "input_index": source.astype(np.int32), "grid_index": grid}
 
 
-def host_loop_counts(predicted: Mapping[str, np.ndarray], n_inputs: int, n_patterns: int,
-                     host_loop: bool) -> dict[str, np.ndarray]:
+def host_loop_counts(
+    predicted: Mapping[str, np.ndarray], n_inputs: int, n_patterns: int, host_loop: bool
+) -> dict[str, np.ndarray]:
     """Per-sample host work of the predictive-coding loop (Eq. 16) as evaluation counts it
     (:func:`beamnet.evaluate.predict`): ``host_macs`` and ``host_memory_reads`` from a memory of
     ``host_stored_words`` (the n_inputs x N pattern table); zeros without the host loop."""
@@ -175,12 +203,22 @@ def host_loop_counts(predicted: Mapping[str, np.ndarray], n_inputs: int, n_patte
     reads = np.asarray(predicted["memory_reads"], dtype=np.float64)
     if not host_loop:
         macs, reads = np.zeros_like(macs), np.zeros_like(reads)
-    return {"host_macs": macs, "host_memory_reads": reads,
-            "host_stored_words": np.asarray(float(n_inputs * n_patterns))}
+    return {
+        "host_macs": macs,
+        "host_memory_reads": reads,
+        "host_stored_words": np.asarray(float(n_inputs * n_patterns)),
+    }
 
 
-def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoint: Path, test_cache: Path,
-                    network_out: Path, inputs_out: Path) -> dict[str, Any]:
+def export_beam_net(
+    config: Mapping[str, Any],
+    dataset: str,
+    seed: int,
+    checkpoint: Path,
+    test_cache: Path,
+    network_out: Path,
+    inputs_out: Path,
+) -> dict[str, Any]:
     """Checkpoint + test cache -> ``network.npz`` and ``inputs.npz`` (see the module docstring)."""
     from beamnet.evaluate import load_checkpoint, predict, restore_model
     from beamnet.models.beam_net import BEAMNet
@@ -191,7 +229,7 @@ def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
     data = load_cache(test_cache)
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
-    data = model_view(data, config, "beam_net")   # the inputs the model reads (pooled where configured)
+    data = model_view(data, config, "beam_net")  # the inputs the model reads (pooled where configured)
     payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
     model = restore_model(payload, config, checkpoint)
     if not isinstance(model, BEAMNet):
@@ -215,26 +253,50 @@ def export_beam_net(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
         drive = model.coincidence(grid_times_t, active) + model.bias
     network = quantise_model(model, grid_times, float(drive.abs().max()), settings)
     check_network(network, source=f"export of '{checkpoint}'")
-    encoder = {"encoding": data.encoding, "dt_ms": dt, "t_ref_ms": t_ref, "tau_ms": config["encoding"]["tau_ms"],
-               "silence_floor": config["encoding"]["silence_floor"], "grid": "g = round(t / dt_ms), one line per (input, g)",
-               "host_loop": bool(settings["host_loop"])}
-    meta = {"dataset": dataset, "model": "beam_net", "seed": seed, "checkpoint": str(checkpoint),
-            "encoder": json.dumps(encoder, sort_keys=True),
-            "threshold_mode": f"deterministic: V > theta + {shift_units:g} * Delta (Eq. 9 noise-free limit)",
-            "provenance": provenance_json(config, dataset=dataset, model="beam_net", seed=seed,
-                                          checkpoint=str(checkpoint), step="loihi_export")}
-    inputs = {"format_version": FORMAT_VERSION, "network_kind": "beam_net", **lines, "labels": data.labels.numpy(),
-              "sample_ids": data.sample_ids.numpy(), "torch_prediction": torch_probabilities.argmax(1),
-              "torch_prediction_deterministic": deterministic, "torch_spikes_deterministic": det_spikes,
-              "grid_points": grid_points, "n_inputs": data.n_inputs, "dataset": dataset,
-              # the loop's host work per sample, priced on the host beside the chip (beamnet.energy)
-              **host_loop_counts(predicted, data.n_inputs, model.coincidence.n_patterns, bool(settings["host_loop"]))}
+    encoder = {
+        "encoding": data.encoding,
+        "dt_ms": dt,
+        "t_ref_ms": t_ref,
+        "tau_ms": config["encoding"]["tau_ms"],
+        "silence_floor": config["encoding"]["silence_floor"],
+        "grid": "g = round(t / dt_ms), one line per (input, g)",
+        "host_loop": bool(settings["host_loop"]),
+    }
+    meta = {
+        "dataset": dataset,
+        "model": "beam_net",
+        "seed": seed,
+        "checkpoint": str(checkpoint),
+        "encoder": json.dumps(encoder, sort_keys=True),
+        "threshold_mode": f"deterministic: V > theta + {shift_units:g} * Delta (Eq. 9 noise-free limit)",
+        "provenance": provenance_json(
+            config, dataset=dataset, model="beam_net", seed=seed, checkpoint=str(checkpoint), step="loihi_export"
+        ),
+    }
+    inputs = {
+        "format_version": FORMAT_VERSION,
+        "network_kind": "beam_net",
+        **lines,
+        "labels": data.labels.numpy(),
+        "sample_ids": data.sample_ids.numpy(),
+        "torch_prediction": torch_probabilities.argmax(1),
+        "torch_prediction_deterministic": deterministic,
+        "torch_spikes_deterministic": det_spikes,
+        "grid_points": grid_points,
+        "n_inputs": data.n_inputs,
+        "dataset": dataset,
+        # the loop's host work per sample, priced on the host beside the chip (beamnet.energy)
+        **host_loop_counts(predicted, data.n_inputs, model.coincidence.n_patterns, bool(settings["host_loop"])),
+    }
     with atomic_paths(network_out, inputs_out) as (net_temp, in_temp):
         write_npz(net_temp, {**network, **meta})
         write_npz(in_temp, inputs)
-    return {"v_scale_log2": network["v_scale_log2"], "coincidence_exp": network["coincidence_exp"],
-            "samples": len(data), "torch_deterministic_agreement":
-            float((deterministic == inputs["torch_prediction"]).mean())}
+    return {
+        "v_scale_log2": network["v_scale_log2"],
+        "coincidence_exp": network["coincidence_exp"],
+        "samples": len(data),
+        "torch_deterministic_agreement": float((deterministic == inputs["torch_prediction"]).mean()),
+    }
 
 
 # --- the rate-coded SNN baseline (beamnet.loihi.rate_snn) -------------------------------------
@@ -246,7 +308,7 @@ SCALE_HEADROOM = 1.25
 def rate_snn_ranges(model, spikes: torch.Tensor) -> dict[str, float]:
     """Largest |synaptic input| and |membrane| of both layers over a split, in model units:
     the float run of the torch model that sizes the fixed-point scales."""
-    currents = model.hidden(spikes.to(model.hidden.weight.dtype))           # (S, T, H)
+    currents = model.hidden(spikes.to(model.hidden.weight.dtype))  # (S, T, H)
     potential = torch.zeros(currents.shape[0], currents.shape[2], dtype=currents.dtype)
     readout = torch.zeros(currents.shape[0], model.output.out_features, dtype=currents.dtype)
     ranges = {"hidden_input": float(currents.abs().max()), "hidden_v": 0.0, "output_input": 0.0, "output_v": 0.0}
@@ -262,20 +324,31 @@ def rate_snn_ranges(model, spikes: torch.Tensor) -> dict[str, float]:
     return ranges
 
 
-def _largest_scale(input_max: float, v_max: float, weight_max: float, v_limit: float,
-                   threshold: float | None = None, layer: str = "layer") -> int:
+def _largest_scale(
+    input_max: float,
+    v_max: float,
+    weight_max: float,
+    v_limit: float,
+    threshold: float | None = None,
+    layer: str = "layer",
+) -> int:
     """Largest log2 scale V_s <= 2**23 with |a_in| < 2**15 and |v| < v_limit (with headroom),
     mantissas that fit one exponent, and a threshold (if any) within 17 bits and >= 64 units."""
     for k in range(23, 0, -1):
-        units = 2.0 ** k / 64
-        fits = (input_max * units * SCALE_HEADROOM < A_IN_LIMIT and v_max * 2.0 ** k * SCALE_HEADROOM < v_limit
-                and weight_max * units <= 254 * 2.0 ** WEIGHT_EXP_RANGE[1])
+        units = 2.0**k / 64
+        fits = (
+            input_max * units * SCALE_HEADROOM < A_IN_LIMIT
+            and v_max * 2.0**k * SCALE_HEADROOM < v_limit
+            and weight_max * units <= 254 * 2.0 ** WEIGHT_EXP_RANGE[1]
+        )
         if threshold is not None:
             fits = fits and 64 <= threshold * units <= VTH_MAX
         if fits:
             return k
-    raise ValueError(f"{layer}: no fixed-point scale fits synaptic inputs of {input_max:.3g} and potentials of "
-                     f"{v_max:.3g} (model units) in Loihi's 16-bit inputs and 24-bit membranes")
+    raise ValueError(
+        f"{layer}: no fixed-point scale fits synaptic inputs of {input_max:.3g} and potentials of "
+        f"{v_max:.3g} (model units) in Loihi's 16-bit inputs and 24-bit membranes"
+    )
 
 
 def quantise_rate_snn(model, spikes: torch.Tensor, dt: float) -> dict[str, Any]:
@@ -284,28 +357,58 @@ def quantise_rate_snn(model, spikes: torch.Tensor, dt: float) -> dict[str, Any]:
     threshold = float(model.threshold)
     hidden = torch.cat([model.hidden.weight, model.hidden.bias[:, None]], 1).detach().double().numpy()
     output = torch.cat([model.output.weight, model.output.bias[:, None]], 1).detach().double().numpy()
-    hidden_k = _largest_scale(ranges["hidden_input"], ranges["hidden_v"], float(np.abs(hidden).max()),
-                              UV_LIMIT, threshold, layer="rate-SNN hidden layer")
-    output_k = _largest_scale(ranges["output_input"], ranges["output_v"], float(np.abs(output).max()),
-                              VTH_MAX * 2 ** 6, layer="rate-SNN readout")
-    hidden_units, output_units = 2.0 ** hidden_k / 64, 2.0 ** output_k / 64
+    hidden_k = _largest_scale(
+        ranges["hidden_input"],
+        ranges["hidden_v"],
+        float(np.abs(hidden).max()),
+        UV_LIMIT,
+        threshold,
+        layer="rate-SNN hidden layer",
+    )
+    output_k = _largest_scale(
+        ranges["output_input"],
+        ranges["output_v"],
+        float(np.abs(output).max()),
+        VTH_MAX * 2**6,
+        layer="rate-SNN readout",
+    )
+    hidden_units, output_units = 2.0**hidden_k / 64, 2.0**output_k / 64
     hidden_exp = _exp_for(float(np.abs(hidden).max()) * hidden_units, 254)
     output_exp = _exp_for(float(np.abs(output).max()) * output_units, 254)
     dv = round(DECAY_UNITY_F * (1.0 - model.decay))
     return {
-        "format_version": FORMAT_VERSION, "network_kind": "rate_snn", "n_inputs": hidden.shape[1] - 1,
-        "n_hidden": hidden.shape[0], "n_classes": output.shape[0], "steps": int(spikes.shape[1]),
-        "hidden_mant": quantise_even(hidden * hidden_units, hidden_exp), "hidden_exp": hidden_exp,
-        "hidden_dv": dv, "hidden_vth": round(threshold * hidden_units),
-        "output_mant": quantise_even(output * output_units, output_exp), "output_exp": output_exp, "output_dv": dv,
-        "v_scale_log2": hidden_k, "output_scale_log2": output_k, "decay": float(model.decay),
-        "loihi_decay": 1.0 - dv / DECAY_UNITY_F, "threshold": threshold, "dt_ms": dt,
+        "format_version": FORMAT_VERSION,
+        "network_kind": "rate_snn",
+        "n_inputs": hidden.shape[1] - 1,
+        "n_hidden": hidden.shape[0],
+        "n_classes": output.shape[0],
+        "steps": int(spikes.shape[1]),
+        "hidden_mant": quantise_even(hidden * hidden_units, hidden_exp),
+        "hidden_exp": hidden_exp,
+        "hidden_dv": dv,
+        "hidden_vth": round(threshold * hidden_units),
+        "output_mant": quantise_even(output * output_units, output_exp),
+        "output_exp": output_exp,
+        "output_dv": dv,
+        "v_scale_log2": hidden_k,
+        "output_scale_log2": output_k,
+        "decay": float(model.decay),
+        "loihi_decay": 1.0 - dv / DECAY_UNITY_F,
+        "threshold": threshold,
+        "dt_ms": dt,
         **{f"range_{key}": value for key, value in ranges.items()},
     }
 
 
-def export_rate_snn(config: Mapping[str, Any], dataset: str, seed: int, checkpoint: Path, test_cache: Path,
-                    network_out: Path, inputs_out: Path) -> dict[str, Any]:
+def export_rate_snn(
+    config: Mapping[str, Any],
+    dataset: str,
+    seed: int,
+    checkpoint: Path,
+    test_cache: Path,
+    network_out: Path,
+    inputs_out: Path,
+) -> dict[str, Any]:
     """Rate-SNN checkpoint + rate test cache -> ``network.npz`` and ``inputs.npz``.
 
     The inputs are the cached Poisson spike trains as CSR events (sample -> (step, input)),
@@ -319,8 +422,10 @@ def export_rate_snn(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
 
     data = load_cache(test_cache)
     if data.dataset != dataset or data.spikes is None:
-        raise ValueError(f"cache '{test_cache}' holds {data.encoding} inputs of dataset '{data.dataset}', "
-                         f"expected rate-coded spikes of '{dataset}'")
+        raise ValueError(
+            f"cache '{test_cache}' holds {data.encoding} inputs of dataset '{data.dataset}', "
+            f"expected rate-coded spikes of '{dataset}'"
+        )
     payload = load_checkpoint(checkpoint, dataset, "rate_snn", data)
     model = restore_model(payload, config, checkpoint)
     if not isinstance(model, RateSNN):
@@ -332,21 +437,44 @@ def export_rate_snn(config: Mapping[str, Any], dataset: str, seed: int, checkpoi
     sample, step, source = np.nonzero(data.spikes.numpy())
     offsets = np.zeros(len(data) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(np.bincount(sample, minlength=len(data)))
-    encoder = {"encoding": data.encoding, "dt_ms": float(config["encoding"]["dt_ms"]),
-               "steps": int(data.spikes.shape[1]), "max_rate": config["encoding"]["rate"]["max_rate"],
-               "spikes": "the rate cache's Poisson trains, as (step, input) events"}
-    meta = {"dataset": dataset, "model": "rate_snn", "seed": seed, "checkpoint": str(checkpoint),
-            "encoder": json.dumps(encoder, sort_keys=True),
-            "threshold_mode": "exact: the rate-SNN's hard threshold V > theta needs no approximation",
-            "provenance": provenance_json(config, dataset=dataset, model="rate_snn", seed=seed,
-                                          checkpoint=str(checkpoint), step="loihi_export")}
-    inputs = {"format_version": FORMAT_VERSION, "network_kind": "rate_snn", "offsets": offsets,
-              "input_index": source.astype(np.int32), "step_index": step.astype(np.int16),
-              "labels": data.labels.numpy(), "sample_ids": data.sample_ids.numpy(),
-              "torch_prediction": torch_prediction, "torch_prediction_deterministic": torch_prediction,
-              "steps": network["steps"], "n_inputs": data.n_inputs, "dataset": dataset}
+    encoder = {
+        "encoding": data.encoding,
+        "dt_ms": float(config["encoding"]["dt_ms"]),
+        "steps": int(data.spikes.shape[1]),
+        "max_rate": config["encoding"]["rate"]["max_rate"],
+        "spikes": "the rate cache's Poisson trains, as (step, input) events",
+    }
+    meta = {
+        "dataset": dataset,
+        "model": "rate_snn",
+        "seed": seed,
+        "checkpoint": str(checkpoint),
+        "encoder": json.dumps(encoder, sort_keys=True),
+        "threshold_mode": "exact: the rate-SNN's hard threshold V > theta needs no approximation",
+        "provenance": provenance_json(
+            config, dataset=dataset, model="rate_snn", seed=seed, checkpoint=str(checkpoint), step="loihi_export"
+        ),
+    }
+    inputs = {
+        "format_version": FORMAT_VERSION,
+        "network_kind": "rate_snn",
+        "offsets": offsets,
+        "input_index": source.astype(np.int32),
+        "step_index": step.astype(np.int16),
+        "labels": data.labels.numpy(),
+        "sample_ids": data.sample_ids.numpy(),
+        "torch_prediction": torch_prediction,
+        "torch_prediction_deterministic": torch_prediction,
+        "steps": network["steps"],
+        "n_inputs": data.n_inputs,
+        "dataset": dataset,
+    }
     with atomic_paths(network_out, inputs_out) as (net_temp, in_temp):
         write_npz(net_temp, {**network, **meta})
         write_npz(in_temp, inputs)
-    return {"v_scale_log2": network["v_scale_log2"], "output_scale_log2": network["output_scale_log2"],
-            "hidden_exp": network["hidden_exp"], "samples": len(data)}
+    return {
+        "v_scale_log2": network["v_scale_log2"],
+        "output_scale_log2": network["output_scale_log2"],
+        "hidden_exp": network["hidden_exp"],
+        "samples": len(data),
+    }

@@ -54,18 +54,32 @@ NETWORK_KINDS = ("beam_net", "rate_snn")
 DECAY_UNITY = 4096
 ACT_SHIFT = 6
 VTH_SHIFT = 6
-UV_LIMIT = 2 ** 23
-A_IN_LIMIT = 2 ** 15
+UV_LIMIT = 2**23
+A_IN_LIMIT = 2**15
 WEIGHT_EXP_RANGE = (-8, 7)
 BIAS_EXP_RANGE = (0, 7)
 BIAS_MANT_RANGE = (-4096, 4095)
-VTH_MAX = 2 ** 17 - 1
+VTH_MAX = 2**17 - 1
 DECAY_MAX = 4095
 STOP_WEIGHT_MANT = -255
 
-SCALAR_KEYS = ("format_version", "n_inputs", "n_patterns", "n_classes", "grid_points", "lif_steps",
-               "du", "dv", "vth", "bias_exp", "coincidence_exp", "inhibition_mant", "inhibition_exp",
-               "readout_exp", "stop_exp")
+SCALAR_KEYS = (
+    "format_version",
+    "n_inputs",
+    "n_patterns",
+    "n_classes",
+    "grid_points",
+    "lif_steps",
+    "du",
+    "dv",
+    "vth",
+    "bias_exp",
+    "coincidence_exp",
+    "inhibition_mant",
+    "inhibition_exp",
+    "readout_exp",
+    "stop_exp",
+)
 ARRAY_KEYS = ("coincidence_mant", "bias_mant", "readout_mant")
 
 
@@ -80,8 +94,9 @@ def _scalar(archive: Any, key: str) -> int:
 MIXED_SIGN_RANGE = "even 8-bit mixed-sign mantissas in [-256, 254]"
 
 
-def read_archive(archive: Any, keys: set[str], scalar_keys: tuple[str, ...], array_keys: tuple[str, ...],
-                 kind: str, source: str) -> dict[str, Any]:
+def read_archive(
+    archive: Any, keys: set[str], scalar_keys: tuple[str, ...], array_keys: tuple[str, ...], kind: str, source: str
+) -> dict[str, Any]:
     """The archive as a dict: integer scalars, int64 arrays, every other key as stored; refused
     naming the keys it lacks."""
     missing = [k for k in (*scalar_keys, *array_keys) if k not in keys]
@@ -98,9 +113,11 @@ def read_archive(archive: Any, keys: set[str], scalar_keys: tuple[str, ...], arr
 
 def range_check(source: str):
     """``need(ok, key, what)``: raise :class:`ArchiveError` naming the key and the expected range."""
+
     def need(ok: bool, key: str, what: str) -> None:
         if not ok:
             raise ArchiveError(f"{source}: '{key}' out of range: expected {what}")
+
     return need
 
 
@@ -119,9 +136,11 @@ def check_network(archive: Any, source: str = "network archive") -> dict[str, An
         raise ArchiveError(f"{source}: no 'format_version' key; not a BEAM-Net Loihi export")
     version = _scalar(archive, "format_version")
     if version != FORMAT_VERSION:
-        raise ArchiveError(f"{source}: export format version {version} is incompatible with this "
-                           f"runner (expects version {FORMAT_VERSION}); re-export the checkpoint "
-                           "with the same beamnet version")
+        raise ArchiveError(
+            f"{source}: export format version {version} is incompatible with this "
+            f"runner (expects version {FORMAT_VERSION}); re-export the checkpoint "
+            "with the same beamnet version"
+        )
     kind = str(np.asarray(archive["network_kind"]).item()) if "network_kind" in keys else None
     if kind not in NETWORK_KINDS:
         raise ArchiveError(f"{source}: 'network_kind' is {kind!r}, expected one of {list(NETWORK_KINDS)}")
@@ -142,8 +161,11 @@ def check_network(archive: Any, source: str = "network archive") -> dict[str, An
     need(rm.min(initial=0) >= 0 and rm.max(initial=0) <= 255, "readout_mant", "8-bit excitatory mantissas in [0, 255]")
     bm = net["bias_mant"]
     need(bm.shape == (n,), "bias_mant", f"shape ({n},)")
-    need(bm.min(initial=0) >= BIAS_MANT_RANGE[0] and bm.max(initial=0) <= BIAS_MANT_RANGE[1], "bias_mant",
-         f"13-bit signed mantissas in {list(BIAS_MANT_RANGE)}")
+    need(
+        bm.min(initial=0) >= BIAS_MANT_RANGE[0] and bm.max(initial=0) <= BIAS_MANT_RANGE[1],
+        "bias_mant",
+        f"13-bit signed mantissas in {list(BIAS_MANT_RANGE)}",
+    )
     need(BIAS_EXP_RANGE[0] <= net["bias_exp"] <= BIAS_EXP_RANGE[1], "bias_exp", f"in {list(BIAS_EXP_RANGE)}")
     need(0 <= net["du"] <= DECAY_MAX, "du", "a 12-bit decay in [0, 4095]")
     need(0 <= net["dv"] <= DECAY_MAX, "dv", "a 12-bit decay in [0, 4095]")
@@ -213,5 +235,9 @@ def simulate_sample(net: dict[str, Any], lines: np.ndarray) -> dict[str, np.ndar
             acc = acc + np.left_shift(shift(net["readout_mant"][:, fired].sum(1), net["readout_exp"]), ACT_SHIFT)
         raster[t] = fired
         relay_prev, spikes_prev = spikes_prev, fired
-    return {"raster": raster[:steps], "evidence": acc, "late_spikes": int(raster[steps].sum()),
-            "largest_input": largest}
+    return {
+        "raster": raster[:steps],
+        "evidence": acc,
+        "late_spikes": int(raster[steps].sum()),
+        "largest_input": largest,
+    }

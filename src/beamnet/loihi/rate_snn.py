@@ -52,10 +52,20 @@ from beamnet.loihi.fixed_point import (
     shift,
 )
 
-SCALAR_KEYS = ("format_version", "n_inputs", "n_hidden", "n_classes", "steps", "hidden_exp", "hidden_dv",
-               "hidden_vth", "output_exp", "output_dv")
+SCALAR_KEYS = (
+    "format_version",
+    "n_inputs",
+    "n_hidden",
+    "n_classes",
+    "steps",
+    "hidden_exp",
+    "hidden_dv",
+    "hidden_vth",
+    "output_exp",
+    "output_dv",
+)
 ARRAY_KEYS = ("hidden_mant", "output_mant")
-CURRENT_DECAY_ONE_STEP = 4095   # du: u[t] = a_in[t], the current lasts one step
+CURRENT_DECAY_ONE_STEP = 4095  # du: u[t] = a_in[t], the current lasts one step
 
 
 def rate_period(net: dict[str, Any]) -> int:
@@ -82,15 +92,17 @@ def check_rate_snn(archive: Any, keys: set[str], source: str) -> dict[str, Any]:
     return net
 
 
-def sample_events(offsets: np.ndarray, input_index: np.ndarray, step_index: np.ndarray,
-                  sample: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_events(
+    offsets: np.ndarray, input_index: np.ndarray, step_index: np.ndarray, sample: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(step, input) of one sample's input spikes, from the inputs archive's CSR arrays."""
     begin, end = int(offsets[sample]), int(offsets[sample + 1])
     return np.asarray(step_index[begin:end], np.int64), np.asarray(input_index[begin:end], np.int64)
 
 
-def simulate_rate_snn_sample(net: dict[str, Any], steps_of_spikes: np.ndarray, inputs_of_spikes: np.ndarray
-                             ) -> dict[str, np.ndarray]:
+def simulate_rate_snn_sample(
+    net: dict[str, Any], steps_of_spikes: np.ndarray, inputs_of_spikes: np.ndarray
+) -> dict[str, np.ndarray]:
     """NumPy reference of one sample, step by step as lava runs it (``PyLifResetModelBitAcc``).
 
     Returns the hidden raster (T, H), the readout membrane trace (T, K), the logits
@@ -105,19 +117,25 @@ def simulate_rate_snn_sample(net: dict[str, Any], steps_of_spikes: np.ndarray, i
     trace = np.zeros((t_steps, net["n_classes"]), np.int64)
     largest_input = largest_v = 0
     for t in range(t_steps):
-        rows = np.append(inputs_of_spikes[steps_of_spikes == t], d)          # the step's spikes + bias line
+        rows = np.append(inputs_of_spikes[steps_of_spikes == t], d)  # the step's spikes + bias line
         a_in = shift(hidden_mant[:, rows].sum(1), net["hidden_exp"])
-        u = np.left_shift(a_in, ACT_SHIFT)                                    # du = 4095: u = a_in << 6
+        u = np.left_shift(a_in, ACT_SHIFT)  # du = 4095: u = a_in << 6
         v_hidden = np.clip(decay(v_hidden, net["hidden_dv"]) + u, -UV_LIMIT + 1, UV_LIMIT - 1)
         fired = v_hidden > vth
         v_hidden[fired] = 0
         raster[t] = fired
         # two Dense processes (hidden spikes, bias line), each shifting its own sum
-        a_out = (shift(output_mant[:, np.flatnonzero(fired)].sum(1), net["output_exp"])
-                 + shift(output_mant[:, h], net["output_exp"]))
+        a_out = shift(output_mant[:, np.flatnonzero(fired)].sum(1), net["output_exp"]) + shift(
+            output_mant[:, h], net["output_exp"]
+        )
         v_out = np.clip(decay(v_out, net["output_dv"]) + np.left_shift(a_out, ACT_SHIFT), -UV_LIMIT + 1, UV_LIMIT - 1)
         trace[t] = v_out
         largest_input = max(largest_input, int(np.abs(a_in).max(initial=0)), int(np.abs(a_out).max(initial=0)))
         largest_v = max(largest_v, int(np.abs(v_out).max(initial=0)))
-    return {"raster": raster, "trace": trace, "logits": trace.sum(0), "largest_input": largest_input,
-            "largest_v": largest_v}
+    return {
+        "raster": raster,
+        "trace": trace,
+        "logits": trace.sum(0),
+        "largest_input": largest_input,
+        "largest_v": largest_v,
+    }

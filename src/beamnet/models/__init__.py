@@ -54,5 +54,6 @@ def build_model(name: str, n_inputs: int, n_classes: int, config: Mapping[str, A
     if name == "ann_mlp":
         return ANNMLP(n_inputs, hidden, n_classes)
     snn = models["rate_snn"]
-    return RateSNN(n_inputs, hidden, n_classes, snn["tau_m_ms"], snn["threshold"],
-                   snn["surrogate_slope"], encoding["dt_ms"])
+    return RateSNN(
+        n_inputs, hidden, n_classes, snn["tau_m_ms"], snn["threshold"], snn["surrogate_slope"], encoding["dt_ms"]
+    )

@@ -54,8 +54,16 @@ class FastSigmoidSpike(torch.autograd.Function):
 class RateSNN(nn.Module):
     """Poisson spikes (B, T, D) -> LIF hidden layer (H) -> leaky readout (K)."""
 
-    def __init__(self, n_inputs: int, hidden: int, n_classes: int, tau_m: float, threshold: float,
-                 surrogate_slope: float, dt: float) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: int,
+        n_classes: int,
+        tau_m: float,
+        threshold: float,
+        surrogate_slope: float,
+        dt: float,
+    ) -> None:
         super().__init__()
         self.hidden = nn.Linear(n_inputs, hidden)
         self.output = nn.Linear(hidden, n_classes)
@@ -66,7 +74,7 @@ class RateSNN(nn.Module):
     def forward(self, spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return logits (B, K) and hidden spike counts (B, H)."""
         batch, steps, _ = spikes.shape
-        currents = self.hidden(spikes.to(self.hidden.weight.dtype))     # (B, T, H), one matmul
+        currents = self.hidden(spikes.to(self.hidden.weight.dtype))  # (B, T, H), one matmul
         potential = torch.zeros(batch, currents.shape[-1])
         readout = torch.zeros(batch, self.output.out_features)
         readout_sum = torch.zeros_like(readout)

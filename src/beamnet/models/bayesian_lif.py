@@ -72,8 +72,8 @@ def _mean_field_backward(grad_total, leak, delta, w_inh, pre_reset, probability,
     one = np.ones(1, grad_total.dtype)[0]
     inverse_delta = one / delta
     for b in range(batch):
-        grad_potential = np.zeros(n, grad_total.dtype)          # dL/dV_t (after reset)
-        grad_spikes_next = np.zeros(n, grad_total.dtype)        # dL/ds_t through step t+1's inhibition
+        grad_potential = np.zeros(n, grad_total.dtype)  # dL/dV_t (after reset)
+        grad_spikes_next = np.zeros(n, grad_total.dtype)  # dL/ds_t through step t+1's inhibition
         grad_pre = np.zeros(n, grad_total.dtype)
         for t in range(steps - 1, -1, -1):
             v_row, p_row = pre_reset[t, b], probability[t, b]
@@ -84,7 +84,7 @@ def _mean_field_backward(grad_total, leak, delta, w_inh, pre_reset, probability,
                 grad_current[b, j] += leak * grad_pre[j]
                 grad_potential[j] = (one - leak) * grad_pre[j]
             grad_pre_sum = grad_pre.sum()
-            for j in range(n):   # inhibition at step t came from the spikes of step t-1
+            for j in range(n):  # inhibition at step t came from the spikes of step t-1
                 grad_spikes_next[j] = -leak * w_inh * (grad_pre_sum - grad_pre[j])
 
 
@@ -105,15 +105,30 @@ class MeanFieldLIF(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current: torch.Tensor, steps: int, leak: float, theta: float, delta: float,  # type: ignore[override]
-                w_inh: float) -> torch.Tensor:
+    def forward(
+        ctx,
+        current: torch.Tensor,
+        steps: int,
+        leak: float,
+        theta: float,
+        delta: float,  # type: ignore[override]
+        w_inh: float,
+    ) -> torch.Tensor:
         current = current.detach().contiguous()
         pre_reset = current.new_empty(steps, *current.shape)
         probability = current.new_empty(steps, *current.shape)
         total = torch.zeros_like(current)
-        scalar = current.numpy().dtype.type       # constants in the tensors' precision
-        _mean_field_forward(current.numpy(), scalar(leak), scalar(theta), scalar(delta), scalar(w_inh),
-                            pre_reset.numpy(), probability.numpy(), total.numpy())
+        scalar = current.numpy().dtype.type  # constants in the tensors' precision
+        _mean_field_forward(
+            current.numpy(),
+            scalar(leak),
+            scalar(theta),
+            scalar(delta),
+            scalar(w_inh),
+            pre_reset.numpy(),
+            probability.numpy(),
+            total.numpy(),
+        )
         ctx.save_for_backward(pre_reset, probability)
         ctx.constants = (leak, delta, w_inh)
         return total
@@ -125,23 +140,29 @@ class MeanFieldLIF(torch.autograd.Function):
         leak, delta, w_inh = ctx.constants
         grad_current = torch.zeros_like(grad_total)
         scalar = grad_total.numpy().dtype.type
-        _mean_field_backward(grad_total.contiguous().numpy(), scalar(leak), scalar(delta), scalar(w_inh),
-                             pre_reset.numpy(),
-                             probability.numpy(), grad_current.numpy())
+        _mean_field_backward(
+            grad_total.contiguous().numpy(),
+            scalar(leak),
+            scalar(delta),
+            scalar(w_inh),
+            pre_reset.numpy(),
+            probability.numpy(),
+            grad_current.numpy(),
+        )
         return grad_current, None, None, None, None, None
 
 
 class BayesianLIF(nn.Module):
     """Eqs. 8-9 with lateral inhibition; see the module docstring."""
 
-    def __init__(self, tau_m: float, theta: float, delta: float, w_inh: float, steps: int,
-                 dt: float) -> None:
+    def __init__(self, tau_m: float, theta: float, delta: float, w_inh: float, steps: int, dt: float) -> None:
         super().__init__()
         self.tau_m, self.theta, self.delta, self.w_inh = tau_m, theta, delta, w_inh
         self.steps, self.dt = steps, dt
 
-    def forward(self, current: torch.Tensor, stochastic: bool = False,
-                generator: torch.Generator | None = None) -> LIFOutput:
+    def forward(
+        self, current: torch.Tensor, stochastic: bool = False, generator: torch.Generator | None = None
+    ) -> LIFOutput:
         """Simulate T steps for input currents (B, N).
 
         Parameters
@@ -156,8 +177,7 @@ class BayesianLIF(nn.Module):
             return LIFOutput(rates=rates, spike_counts=total, activity=rates.mean(1))
         return self.simulate(current, stochastic, generator)
 
-    def simulate(self, current: torch.Tensor, stochastic: bool,
-                 generator: torch.Generator | None = None) -> LIFOutput:
+    def simulate(self, current: torch.Tensor, stochastic: bool, generator: torch.Generator | None = None) -> LIFOutput:
         """Eqs. 8-9 step by step in tensor operations: the sampled path, and the reference that
         the compiled mean-field path is tested against."""
         leak = self.dt / self.tau_m

@@ -43,15 +43,15 @@ from beamnet.models.dirichlet import DirichletAttention, dirichlet_uncertainty, 
 class BeamNetOutput:
     """Everything one forward pass measures, per sample."""
 
-    alpha: torch.Tensor          # (B, K) Dirichlet concentrations
+    alpha: torch.Tensor  # (B, K) Dirichlet concentrations
     probabilities: torch.Tensor  # (B, K) p = alpha / A
-    rates: torch.Tensor          # (B, N) firing rates
-    activity: torch.Tensor       # (B,) fraction of neuron-steps with a spike
-    spike_counts: torch.Tensor   # (B,) spikes of the pattern neurons
+    rates: torch.Tensor  # (B, N) firing rates
+    activity: torch.Tensor  # (B,) fraction of neuron-steps with a spike
+    spike_counts: torch.Tensor  # (B,) spikes of the pattern neurons
     synaptic_events: torch.Tensor  # (B,) input spikes x N coincidence synapses
-    iterations: torch.Tensor     # (B,) loop iterations
-    converged: torch.Tensor      # (B,) loop stopped before L_max
-    energies: torch.Tensor       # (B, L+1) loop energy per iteration
+    iterations: torch.Tensor  # (B,) loop iterations
+    converged: torch.Tensor  # (B,) loop stopped before L_max
+    energies: torch.Tensor  # (B, L+1) loop energy per iteration
 
 
 def loop_enabled(settings: Mapping[str, Any]) -> bool:
@@ -75,24 +75,28 @@ def sampled_spikes(settings: Mapping[str, Any]) -> bool:
 class BEAMNet(nn.Module):
     """The full model; ``config`` is the ``model.beam_net`` section plus ``t_ref_ms``, ``dt_ms``."""
 
-    def __init__(self, n_inputs: int, n_classes: int, settings: Mapping[str, Any],
-                 t_ref: float, dt: float) -> None:
+    def __init__(self, n_inputs: int, n_classes: int, settings: Mapping[str, Any], t_ref: float, dt: float) -> None:
         super().__init__()
         self.settings = dict(settings)
         # the ablation without inhibition runs (and exports) with w_inh = 0
         self.settings["w_inh"] = inhibition_strength(settings)
         self.n_classes = n_classes
-        self.coincidence = CoincidenceDetector(n_inputs, settings["n_patterns"], settings["tau_c_ms"],
-                                               t_ref, dt)
+        self.coincidence = CoincidenceDetector(n_inputs, settings["n_patterns"], settings["tau_c_ms"], t_ref, dt)
         self.bias = nn.Parameter(torch.zeros(settings["n_patterns"]))
-        self.lif = BayesianLIF(settings["tau_m_ms"], settings["theta"], settings["delta"],
-                               self.settings["w_inh"], settings["lif_steps"], dt)
-        self.attention = DirichletAttention(settings["n_patterns"], n_classes, settings["alpha_0"],
-                                            settings["eta"])
+        self.lif = BayesianLIF(
+            settings["tau_m_ms"],
+            settings["theta"],
+            settings["delta"],
+            self.settings["w_inh"],
+            settings["lif_steps"],
+            dt,
+        )
+        self.attention = DirichletAttention(settings["n_patterns"], n_classes, settings["alpha_0"], settings["eta"])
 
     @torch.no_grad()
-    def initialise_from_samples(self, spike_times: torch.Tensor, active: torch.Tensor,
-                                labels: torch.Tensor, generator: torch.Generator) -> None:
+    def initialise_from_samples(
+        self, spike_times: torch.Tensor, active: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> None:
         """Store training samples as the initial patterns and label them.
 
         Pattern j starts as a random training sample of class c_j (an associative memory of
@@ -102,35 +106,58 @@ class BEAMNet(nn.Module):
         drive = float(self.settings.get("init_drive", 2.0))
         stored = self.coincidence.initialise_from_samples(spike_times, active, generator, drive)
         strength = float(self.settings.get("readout_init", 1.0))
-        readout = torch.full_like(self.attention.readout, -4.0)   # softplus(-4) ~ 0.018
+        readout = torch.full_like(self.attention.readout, -4.0)  # softplus(-4) ~ 0.018
         readout[labels[stored], torch.arange(len(stored))] = math.log(math.expm1(strength))
         self.attention.readout.copy_(readout)
 
-    def forward(self, spike_times: torch.Tensor, active: torch.Tensor, stochastic: bool = False,
-                generator: torch.Generator | None = None) -> BeamNetOutput:
+    def forward(
+        self,
+        spike_times: torch.Tensor,
+        active: torch.Tensor,
+        stochastic: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> BeamNetOutput:
         loop = self.settings["loop"]
-        times_by_input = self.coincidence.times_by_input()            # (D, N), computed once
+        times_by_input = self.coincidence.times_by_input()  # (D, N), computed once
         # loop.enabled = false is the ablation without Eq. 16: zero iterations leave the encoded
         # spike times as they are (nothing to settle, so every sample counts as settled)
         enabled = loop_enabled(self.settings)
-        refined = predictive_coding_loop(spike_times, active, times_by_input.detach().t(),
-                                         self.settings["tau_c_ms"], loop["beta"], loop["pull"],
-                                         loop["max_iterations"] if enabled else 0, loop["tolerance"])
+        refined = predictive_coding_loop(
+            spike_times,
+            active,
+            times_by_input.detach().t(),
+            self.settings["tau_c_ms"],
+            loop["beta"],
+            loop["pull"],
+            loop["max_iterations"] if enabled else 0,
+            loop["tolerance"],
+        )
         if not enabled:
             refined.converged = torch.ones_like(refined.converged)
         similarity = self.coincidence(refined.spike_times, active, times_by_input)
         stochastic = stochastic and sampled_spikes(self.settings)
         lif = self.lif(similarity + self.bias, stochastic=stochastic, generator=generator)
         alpha = self.attention(lif.rates)
-        return BeamNetOutput(alpha=alpha, probabilities=alpha / alpha.sum(1, keepdim=True),
-                             rates=lif.rates, activity=lif.activity,
-                             spike_counts=lif.spike_counts.sum(1),
-                             synaptic_events=self.coincidence.synaptic_events(active),
-                             iterations=refined.iterations, converged=refined.converged,
-                             energies=refined.energies)
+        return BeamNetOutput(
+            alpha=alpha,
+            probabilities=alpha / alpha.sum(1, keepdim=True),
+            rates=lif.rates,
+            activity=lif.activity,
+            spike_counts=lif.spike_counts.sum(1),
+            synaptic_events=self.coincidence.synaptic_events(active),
+            iterations=refined.iterations,
+            converged=refined.converged,
+            energies=refined.energies,
+        )
 
-    def loss(self, output: BeamNetOutput, labels: torch.Tensor, kl_weight: float,
-             sparsity_weight: float, sparsity_target: float) -> torch.Tensor:
+    def loss(
+        self,
+        output: BeamNetOutput,
+        labels: torch.Tensor,
+        kl_weight: float,
+        sparsity_weight: float,
+        sparsity_target: float,
+    ) -> torch.Tensor:
         """NLL of p_y + kl_weight * evidential KL + sparsity_weight * (mean rate - target)^2."""
         nll = -torch.log(output.probabilities.gather(1, labels[:, None]).clamp_min(1e-12)).mean()
         kl = evidential_kl(output.alpha, labels).mean()

@@ -49,9 +49,13 @@ class LoopResult:
     energies: torch.Tensor
 
 
-def hopfield_similarity(spike_times: torch.Tensor, active: torch.Tensor,
-                        pattern_times: torch.Tensor, tau_c: float,
-                        mask_term: torch.Tensor | None = None) -> torch.Tensor:
+def hopfield_similarity(
+    spike_times: torch.Tensor,
+    active: torch.Tensor,
+    pattern_times: torch.Tensor,
+    tau_c: float,
+    mask_term: torch.Tensor | None = None,
+) -> torch.Tensor:
     """sim_j(xi), shape (B, N), from spike times and mask (B, D) and patterns (N, D).
 
     Batched form (the reference loop's): the masked squared distance sum_i m_i (xi_i - t_ij)^2
@@ -100,8 +104,20 @@ def _softmax_and_energy(similarity, beta, posterior):  # pragma: no cover - comp
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _loop_kernel(spike_times, active, times_by_input, tau_c, beta, pull, max_iterations, tolerance,
-                 refined, iterations, converged, energies):  # pragma: no cover - compiled
+def _loop_kernel(
+    spike_times,
+    active,
+    times_by_input,
+    tau_c,
+    beta,
+    pull,
+    max_iterations,
+    tolerance,
+    refined,
+    iterations,
+    converged,
+    energies,
+):  # pragma: no cover - compiled
     """Eq. 16 per sample over its firing inputs (see predictive_coding_loop)."""
     batch, n_patterns = spike_times.shape[0], times_by_input.shape[1]
     similarity = np.empty(n_patterns)
@@ -117,7 +133,7 @@ def _loop_kernel(spike_times, active, times_by_input, tau_c, beta, pull, max_ite
             if converged[b]:
                 energies[b, step + 1] = energies[b, step]
                 continue
-            for k in range(sources.shape[0]):                       # x_hat_i = sum_j pi_j t_ij
+            for k in range(sources.shape[0]):  # x_hat_i = sum_j pi_j t_ij
                 row = times_by_input[sources[k]]
                 prediction = 0.0
                 for j in range(n_patterns):
@@ -137,9 +153,16 @@ def _loop_kernel(spike_times, active, times_by_input, tau_c, beta, pull, max_ite
 
 
 @torch.no_grad()
-def predictive_coding_loop(spike_times: torch.Tensor, active: torch.Tensor,
-                           pattern_times: torch.Tensor, tau_c: float, beta: float, pull: float,
-                           max_iterations: int, tolerance: float) -> LoopResult:
+def predictive_coding_loop(
+    spike_times: torch.Tensor,
+    active: torch.Tensor,
+    pattern_times: torch.Tensor,
+    tau_c: float,
+    beta: float,
+    pull: float,
+    max_iterations: int,
+    tolerance: float,
+) -> LoopResult:
     """Run Eq. 16 until the posterior settles (per sample) or L_max iterations pass.
 
     Spike times (B, D) with mask (B, D), stored patterns t_ij (N, D). A sample that has settled
@@ -151,22 +174,41 @@ def predictive_coding_loop(spike_times: torch.Tensor, active: torch.Tensor,
     iterations = torch.zeros(batch, dtype=torch.int64)
     converged = torch.zeros(batch, dtype=torch.bool)
     energies = torch.empty(batch, max_iterations + 1, dtype=torch.float64)
-    _loop_kernel(times.numpy(), active.contiguous().numpy(), pattern_times.detach().t().contiguous().numpy(),
-                 float(tau_c), float(beta), float(pull), int(max_iterations), float(tolerance), refined.numpy(),
-                 iterations.numpy(), converged.numpy(), energies.numpy())
-    return LoopResult(spike_times=refined, iterations=iterations, converged=converged,
-                      energies=energies.to(times.dtype))
+    _loop_kernel(
+        times.numpy(),
+        active.contiguous().numpy(),
+        pattern_times.detach().t().contiguous().numpy(),
+        float(tau_c),
+        float(beta),
+        float(pull),
+        int(max_iterations),
+        float(tolerance),
+        refined.numpy(),
+        iterations.numpy(),
+        converged.numpy(),
+        energies.numpy(),
+    )
+    return LoopResult(
+        spike_times=refined, iterations=iterations, converged=converged, energies=energies.to(times.dtype)
+    )
 
 
 @torch.no_grad()
-def predictive_coding_loop_reference(spike_times: torch.Tensor, active: torch.Tensor,
-                                     pattern_times: torch.Tensor, tau_c: float, beta: float, pull: float,
-                                     max_iterations: int, tolerance: float) -> LoopResult:
+def predictive_coding_loop_reference(
+    spike_times: torch.Tensor,
+    active: torch.Tensor,
+    pattern_times: torch.Tensor,
+    tau_c: float,
+    beta: float,
+    pull: float,
+    max_iterations: int,
+    tolerance: float,
+) -> LoopResult:
     """:func:`predictive_coding_loop` in batched tensor operations (the tested reference)."""
     times = spike_times.clone()
     mask = active.to(times.dtype)
     pattern_times = pattern_times.contiguous()
-    mask_term = mask @ pattern_times.square().t()          # sum_i m_i t_ij^2: fixed during the loop
+    mask_term = mask @ pattern_times.square().t()  # sum_i m_i t_ij^2: fixed during the loop
     similarity = hopfield_similarity(times, active, pattern_times, tau_c, mask_term)
     posterior = torch.softmax(beta * similarity, dim=1)
     batch = times.shape[0]
@@ -178,7 +220,7 @@ def predictive_coding_loop_reference(spike_times: torch.Tensor, active: torch.Te
         if not running.any():
             energies.append(energies[-1])
             continue
-        prediction = posterior @ pattern_times                     # x_hat, (B, D)
+        prediction = posterior @ pattern_times  # x_hat, (B, D)
         times = times + pull * mask * (prediction - times) * running[:, None].to(times.dtype)
         similarity = hopfield_similarity(times, active, pattern_times, tau_c, mask_term)
         new_posterior = torch.softmax(beta * similarity, dim=1)
@@ -187,5 +229,4 @@ def predictive_coding_loop_reference(spike_times: torch.Tensor, active: torch.Te
         converged |= running & (change < tolerance)
         posterior = torch.where(running[:, None], new_posterior, posterior)
         energies.append(loop_energy(similarity, beta))
-    return LoopResult(spike_times=times, iterations=iterations, converged=converged,
-                      energies=torch.stack(energies, 1))
+    return LoopResult(spike_times=times, iterations=iterations, converged=converged, energies=torch.stack(energies, 1))

@@ -55,8 +55,18 @@ def _weighted_sum(kappa, sample, source, weights_by_input, similarity):  # pragm
 
 
 @numba.njit(cache=True, nogil=True)
-def _coincidence_backward(grad_similarity, kappa, event_times, sample, source, times_by_input, weights_by_input,
-                          slope_scale, grad_times, grad_weights):  # pragma: no cover - compiled
+def _coincidence_backward(
+    grad_similarity,
+    kappa,
+    event_times,
+    sample,
+    source,
+    times_by_input,
+    weights_by_input,
+    slope_scale,
+    grad_times,
+    grad_weights,
+):  # pragma: no cover - compiled
     """dL/dW[i_e, j] += G[b_e, j] kappa_ej; dL/dT[i_e, j] += G[b_e, j] W[i_e, j] kappa_ej d_ej / tau_c^2."""
     for e in range(kappa.shape[0]):
         b, i, t = sample[e], source[e], event_times[e]
@@ -85,14 +95,20 @@ class EventCoincidence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, event_times: torch.Tensor, sample: torch.Tensor, source: torch.Tensor,  # type: ignore[override]
-                times_by_input: torch.Tensor, weights_by_input: torch.Tensor, batch: int,
-                tau_c: float) -> torch.Tensor:
+    def forward(
+        ctx,
+        event_times: torch.Tensor,
+        sample: torch.Tensor,
+        source: torch.Tensor,  # type: ignore[override]
+        times_by_input: torch.Tensor,
+        weights_by_input: torch.Tensor,
+        batch: int,
+        tau_c: float,
+    ) -> torch.Tensor:
         dtype = times_by_input.dtype
         kappa = torch.empty(len(event_times), times_by_input.shape[1], dtype=dtype)
         inverse_width = np.array(-0.5 / tau_c**2, dtype=times_by_input.numpy().dtype)[()]
-        _kernel_exponents(event_times.numpy(), source.numpy(), times_by_input.numpy(), inverse_width,
-                          kappa.numpy())
+        _kernel_exponents(event_times.numpy(), source.numpy(), times_by_input.numpy(), inverse_width, kappa.numpy())
         kappa.exp_()
         similarity = times_by_input.new_zeros(batch, times_by_input.shape[1])
         _weighted_sum(kappa.numpy(), sample.numpy(), source.numpy(), weights_by_input.numpy(), similarity.numpy())
@@ -107,9 +123,18 @@ class EventCoincidence(torch.autograd.Function):
         grad_times = torch.zeros_like(times_by_input)
         grad_weights = torch.zeros_like(weights_by_input)
         slope_scale = np.array(1.0 / ctx.tau_c**2, dtype=times_by_input.numpy().dtype)[()]
-        _coincidence_backward(grad_similarity.contiguous().numpy(), kappa.numpy(), event_times.numpy(),
-                              sample.numpy(), source.numpy(), times_by_input.numpy(), weights_by_input.numpy(),
-                              slope_scale, grad_times.numpy(), grad_weights.numpy())
+        _coincidence_backward(
+            grad_similarity.contiguous().numpy(),
+            kappa.numpy(),
+            event_times.numpy(),
+            sample.numpy(),
+            source.numpy(),
+            times_by_input.numpy(),
+            weights_by_input.numpy(),
+            slope_scale,
+            grad_times.numpy(),
+            grad_weights.numpy(),
+        )
         return None, None, None, grad_times, grad_weights, None, None
 
 
@@ -148,8 +173,9 @@ class CoincidenceDetector(nn.Module):
         return self.weights.t()
 
     @torch.no_grad()
-    def initialise_from_samples(self, spike_times: torch.Tensor, active: torch.Tensor,
-                                generator: torch.Generator, drive: float) -> torch.Tensor:
+    def initialise_from_samples(
+        self, spike_times: torch.Tensor, active: torch.Tensor, generator: torch.Generator, drive: float
+    ) -> torch.Tensor:
         """Store N training samples as the initial patterns (silent inputs get T_ref).
 
         Weights start at ``drive`` / (mean number of active inputs), so that a sample's
@@ -168,16 +194,24 @@ class CoincidenceDetector(nn.Module):
         self.weights.copy_((drive / mean_active * (1.0 + 0.1 * noise)).t())
         return pick
 
-    def forward(self, spike_times: torch.Tensor, active: torch.Tensor,
-                times_by_input: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, spike_times: torch.Tensor, active: torch.Tensor, times_by_input: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """S_j(xi) for a batch: spike times (B, D) in ms and active mask (B, D) -> (B, N).
 
         ``times_by_input`` is :meth:`times_by_input` when the caller has it already."""
-        sample, source = active.nonzero(as_tuple=True)               # the batch's input spikes
+        sample, source = active.nonzero(as_tuple=True)  # the batch's input spikes
         if times_by_input is None:
             times_by_input = self.times_by_input()
-        return EventCoincidence.apply(spike_times[sample, source].detach().contiguous(), sample, source,
-                                      times_by_input, self.weights, active.shape[0], self.tau_c)
+        return EventCoincidence.apply(
+            spike_times[sample, source].detach().contiguous(),
+            sample,
+            source,
+            times_by_input,
+            self.weights,
+            active.shape[0],
+            self.tau_c,
+        )
 
     def synaptic_events(self, active: torch.Tensor) -> torch.Tensor:
         """Synaptic operations per sample: every input spike reaches all N patterns."""

@@ -41,7 +41,7 @@ def dirichlet_uncertainty(alpha: torch.Tensor) -> DirichletUncertainty:
     mean = alpha / precision
     total = -(mean * torch.log(mean.clamp_min(1e-12))).sum(-1)
     aleatoric = -(mean * (torch.digamma(alpha + 1.0) - torch.digamma(precision + 1.0))).sum(-1)
-    aleatoric = torch.minimum(aleatoric, total)   # equal up to rounding when A -> infinity
+    aleatoric = torch.minimum(aleatoric, total)  # equal up to rounding when A -> infinity
     return DirichletUncertainty(total=total, aleatoric=aleatoric, epistemic=total - aleatoric)
 
 
@@ -54,9 +54,12 @@ def evidential_kl(alpha: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     one_hot = F.one_hot(labels, n_classes).to(alpha.dtype)
     tilde = one_hot + (1.0 - one_hot) * alpha
     tilde_sum = tilde.sum(-1)
-    return (torch.lgamma(tilde_sum) - torch.lgamma(torch.tensor(float(n_classes)))
-            - torch.lgamma(tilde).sum(-1)
-            + ((tilde - 1.0) * (torch.digamma(tilde) - torch.digamma(tilde_sum)[:, None])).sum(-1))
+    return (
+        torch.lgamma(tilde_sum)
+        - torch.lgamma(torch.tensor(float(n_classes)))
+        - torch.lgamma(tilde).sum(-1)
+        + ((tilde - 1.0) * (torch.digamma(tilde) - torch.digamma(tilde_sum)[:, None])).sum(-1)
+    )
 
 
 class DirichletAttention(nn.Module):
@@ -82,8 +85,9 @@ class DirichletAttention(nn.Module):
         """sum_j R_cj r_j, shape (B, K), before calibration."""
         return rates @ self.readout_weights.t()
 
-    def concentrations(self, evidence: torch.Tensor, scale: float | torch.Tensor,
-                       power: float | torch.Tensor) -> torch.Tensor:
+    def concentrations(
+        self, evidence: torch.Tensor, scale: float | torch.Tensor, power: float | torch.Tensor
+    ) -> torch.Tensor:
         """Eq. 12 with the calibration map: alpha = alpha_0 + eta * scale * evidence**power."""
         if float(power) != 1.0:
             evidence = evidence.clamp_min(0.0) ** power

@@ -50,7 +50,7 @@ class EncodedSplit:
     encoding: str
     dataset: str
     t_ref_ms: float
-    tau_ms: float = float("nan")   # Eq. 7's latency per unit intensity (latency and population caches)
+    tau_ms: float = float("nan")  # Eq. 7's latency per unit intensity (latency and population caches)
 
     @property
     def n_inputs(self) -> int:
@@ -72,20 +72,34 @@ def load_cache(path: str | Path) -> EncodedSplit:
         t_ref, tau = float(archive["t_ref_ms"]), float(archive["tau_ms"])
         labels = torch.from_numpy(archive["labels"].astype(np.int64))
         ids = torch.from_numpy(archive["sample_ids"].astype(np.int64))
-        common = dict(labels=labels, sample_ids=ids, encoding=encoding, t_ref_ms=t_ref, tau_ms=tau,
-                      dataset=str(archive["dataset"]),
-                      input_shape=tuple(int(v) for v in archive["input_shape"]))
+        common = dict(
+            labels=labels,
+            sample_ids=ids,
+            encoding=encoding,
+            t_ref_ms=t_ref,
+            tau_ms=tau,
+            dataset=str(archive["dataset"]),
+            input_shape=tuple(int(v) for v in archive["input_shape"]),
+        )
         if encoding == "rate":
             n_inputs = int(archive["n_inputs"])
             spikes = np.unpackbits(archive["spikes"], axis=-1, count=n_inputs).astype(bool)
-            return EncodedSplit(spike_times=None, active=None, spikes=torch.from_numpy(spikes),
-                                intensity=torch.from_numpy(spikes.mean(axis=1, dtype=np.float32)),
-                                **common)
+            return EncodedSplit(
+                spike_times=None,
+                active=None,
+                spikes=torch.from_numpy(spikes),
+                intensity=torch.from_numpy(spikes.mean(axis=1, dtype=np.float32)),
+                **common,
+            )
         times, active = archive["spike_times"], archive["active"]
     intensity = latency_to_intensity(times, active, t_ref, tau)
-    return EncodedSplit(spike_times=torch.from_numpy(np.where(active, times, 0.0).astype(np.float32)),
-                        active=torch.from_numpy(active), intensity=torch.from_numpy(intensity),
-                        spikes=None, **common)
+    return EncodedSplit(
+        spike_times=torch.from_numpy(np.where(active, times, 0.0).astype(np.float32)),
+        active=torch.from_numpy(active),
+        intensity=torch.from_numpy(intensity),
+        spikes=None,
+        **common,
+    )
 
 
 def _take(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
@@ -94,9 +108,15 @@ def _take(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | No
 
 def select_samples(data: EncodedSplit, index: torch.Tensor) -> EncodedSplit:
     """The samples ``index`` of ``data`` (in that order), as a split of their own."""
-    return replace(data, spike_times=_take(data.spike_times, index), active=_take(data.active, index),
-                   intensity=data.intensity[index], spikes=_take(data.spikes, index),
-                   labels=data.labels[index], sample_ids=data.sample_ids[index])
+    return replace(
+        data,
+        spike_times=_take(data.spike_times, index),
+        active=_take(data.active, index),
+        intensity=data.intensity[index],
+        spikes=_take(data.spikes, index),
+        labels=data.labels[index],
+        sample_ids=data.sample_ids[index],
+    )
 
 
 def concatenate_splits(*splits: EncodedSplit) -> EncodedSplit:
@@ -110,15 +130,24 @@ def concatenate_splits(*splits: EncodedSplit) -> EncodedSplit:
     first = splits[0]
     for other in splits[1:]:
         if (other.dataset, other.encoding, other.input_shape) != (first.dataset, first.encoding, first.input_shape):
-            raise ValueError(f"cannot join a {other.dataset}/{other.encoding} split of shape {other.input_shape} "
-                             f"to a {first.dataset}/{first.encoding} split of shape {first.input_shape}")
+            raise ValueError(
+                f"cannot join a {other.dataset}/{other.encoding} split of shape {other.input_shape} "
+                f"to a {first.dataset}/{first.encoding} split of shape {first.input_shape}"
+            )
 
     def joined(name: str) -> torch.Tensor | None:
         parts = [getattr(split, name) for split in splits]
         return None if parts[0] is None else torch.cat(parts)
 
-    return replace(first, spike_times=joined("spike_times"), active=joined("active"), intensity=joined("intensity"),
-                   spikes=joined("spikes"), labels=joined("labels"), sample_ids=joined("sample_ids"))
+    return replace(
+        first,
+        spike_times=joined("spike_times"),
+        active=joined("active"),
+        intensity=joined("intensity"),
+        spikes=joined("spikes"),
+        labels=joined("labels"),
+        sample_ids=joined("sample_ids"),
+    )
 
 
 def spatial_axes(input_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -128,8 +157,10 @@ def spatial_axes(input_shape: tuple[int, ...]) -> tuple[int, int]:
         return 2, 3
     if len(input_shape) in (2, 3):
         return 0, 1
-    raise ValueError(f"input shape {input_shape}: expected (window, polarity, height, width), "
-                     "(height, width) or (height, width, receptive fields)")
+    raise ValueError(
+        f"input shape {input_shape}: expected (window, polarity, height, width), "
+        "(height, width) or (height, width, receptive fields)"
+    )
 
 
 def pool_inputs(data: EncodedSplit, factor: int, key: str = "model.beam_net.input_pool") -> EncodedSplit:
@@ -152,28 +183,36 @@ def pool_inputs(data: EncodedSplit, factor: int, key: str = "model.beam_net.inpu
     if factor == 1:
         return data
     if data.spike_times is None or data.active is None:
-        raise ValueError(f"config key '{key}' = {factor}: pooling needs a latency or population cache, "
-                         f"not a '{data.encoding}' cache")
+        raise ValueError(
+            f"config key '{key}' = {factor}: pooling needs a latency or population cache, not a '{data.encoding}' cache"
+        )
     shape = data.input_shape
     axis_y, axis_x = spatial_axes(shape)
     height, width = shape[axis_y], shape[axis_x]
     if height % factor or width % factor:
-        raise ValueError(f"config key '{key}' = {factor}: expected a factor that divides the {data.dataset} "
-                         f"sensor's {width} x {height} pixels")
+        raise ValueError(
+            f"config key '{key}' = {factor}: expected a factor that divides the {data.dataset} "
+            f"sensor's {width} x {height} pixels"
+        )
     pooled_shape = list(shape)
     pooled_shape[axis_y], pooled_shape[axis_x] = height // factor, width // factor
     # split H -> (H / f, f) and W -> (W / f, f), then reduce over the two block axes
     blocks = list(shape)
-    blocks[axis_x:axis_x + 1] = [width // factor, factor]
-    blocks[axis_y:axis_y + 1] = [height // factor, factor]
-    block_axes = (axis_y + 2, axis_x + 3)          # after the batch axis and the first split
+    blocks[axis_x : axis_x + 1] = [width // factor, factor]
+    blocks[axis_y : axis_y + 1] = [height // factor, factor]
+    block_axes = (axis_y + 2, axis_x + 3)  # after the batch axis and the first split
     n = len(data)
     times = torch.where(data.active, data.spike_times, torch.full_like(data.spike_times, math.inf))
     earliest = times.reshape(n, *blocks).amin(dim=block_axes).reshape(n, -1)
     active = torch.isfinite(earliest)
     intensity = data.intensity.reshape(n, *blocks).amax(dim=block_axes).reshape(n, -1)
-    return replace(data, spike_times=torch.where(active, earliest, torch.zeros_like(earliest)), active=active,
-                   intensity=intensity, input_shape=tuple(pooled_shape))
+    return replace(
+        data,
+        spike_times=torch.where(active, earliest, torch.zeros_like(earliest)),
+        active=active,
+        intensity=intensity,
+        input_shape=tuple(pooled_shape),
+    )
 
 
 def model_view(data: EncodedSplit, config: Mapping[str, Any], model: str) -> EncodedSplit:
