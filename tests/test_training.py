@@ -10,6 +10,7 @@ import torch
 
 import beamnet.train as training
 from beamnet.config import model_encoding
+from beamnet.io import load_torch_file
 from beamnet.train import TrainingDiverged, train_model
 
 
@@ -71,7 +72,7 @@ def test_non_finite_loss_stops_without_checkpoint(tiny_training_config, digits_c
 def test_checkpoint_records_history_and_provenance(tiny_training_config, digits_caches, tmp_path) -> None:
     """The checkpoint holds one history row per epoch, the calibration, and provenance."""
     checkpoint = _train(tiny_training_config, digits_caches, tmp_path)
-    payload = torch.load(checkpoint, weights_only=False)
+    payload = load_torch_file(checkpoint)
     epochs = tiny_training_config["train"]["epochs"]
     assert [row["epoch"] for row in payload["history"]] == list(range(1, epochs + 1))
     assert {"git_commit", "config_hash", "packages"} <= set(payload["provenance"])
@@ -109,7 +110,7 @@ def test_best_validation_epoch_is_kept(tiny_training_config, digits_caches, tmp_
     """select_best_epoch: the checkpoint is the epoch with the highest val accuracy (ties: lower
     val loss, then earlier), and the history marks it; without it, the last epoch is kept."""
     checkpoint = _train(tiny_training_config, digits_caches, tmp_path / "best")
-    payload = torch.load(checkpoint, weights_only=False)
+    payload = load_torch_file(checkpoint)
     history = payload["history"]
     best = max(history, key=lambda row: (row["val_accuracy"], -row["val_loss"], -row["epoch"]))
     assert payload["selected_epoch"] == best["epoch"]
@@ -117,7 +118,7 @@ def test_best_validation_epoch_is_kept(tiny_training_config, digits_caches, tmp_
     assert table.filter(pl.col("selected"))["epoch"].to_list() == [best["epoch"]]
 
     last_config = {**tiny_training_config, "train": {**tiny_training_config["train"], "select_best_epoch": False}}
-    last = torch.load(_train(last_config, digits_caches, tmp_path / "last"), weights_only=False)
+    last = load_torch_file(_train(last_config, digits_caches, tmp_path / "last"))
     assert last["selected_epoch"] == tiny_training_config["train"]["epochs"]
 
 
@@ -215,7 +216,7 @@ def test_resume_state_of_another_checkpoint_format_is_ignored(tiny_training_conf
     reference = _train(tiny_training_config, digits_caches, tmp_path / "full")
     partial = _train(tiny_training_config, digits_caches, tmp_path / "cut", stop_after_epochs=1)
     resume = partial.with_name(partial.name + ".resume")
-    state = torch.load(resume, weights_only=False)
+    state = load_torch_file(resume)
     state["format_version"] = training.CHECKPOINT_FORMAT - 1
     state["model_state"] = {
         key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
@@ -224,3 +225,38 @@ def test_resume_state_of_another_checkpoint_format_is_ignored(tiny_training_conf
     torch.save(state, resume)
     resumed = _train(tiny_training_config, digits_caches, tmp_path / "cut")
     assert resumed.read_bytes() == reference.read_bytes()
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickled object whose unpickling would write ``marker``: what a tampered checkpoint carries."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "unpickled"))
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "resume"])
+def test_a_file_carrying_a_foreign_pickled_object_is_refused(
+    tiny_training_config, digits_caches, tmp_path, kind
+) -> None:
+    """Checkpoints and resume files are read with ``weights_only=True``: the workflow's own load
+    (evaluation's checkpoint reader, training's resume) refuses a file that carries any other
+    pickled object, names the file, and never runs the object's code."""
+    from beamnet.evaluate import load_checkpoint
+    from beamnet.models.encoder import load_cache
+
+    cut = _train(tiny_training_config, digits_caches, tmp_path, stop_after_epochs=1 if kind == "resume" else None)
+    target = cut.with_name(cut.name + ".resume") if kind == "resume" else cut
+    payload = load_torch_file(target)  # the workflow's own file loads under the same rule
+    marker = tmp_path / "code_ran"
+    payload["provenance" if kind == "checkpoint" else "history"] = _RunsCodeWhenUnpickled(marker)
+    torch.save(payload, target)
+    with pytest.raises(ValueError, match=rf"'{target}' holds objects other than tensors and plain types"):
+        if kind == "checkpoint":
+            val = load_cache(digits_caches[f"{model_encoding(tiny_training_config, 'beam_net', 'digits')}/val"])
+            load_checkpoint(target, "digits", "beam_net", val)
+        else:
+            _train(tiny_training_config, digits_caches, tmp_path)
+    assert not marker.exists()

@@ -10,9 +10,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-import torch
 from conftest import NMNIST_ROOT, REPO_ROOT, nmnist_present
 from workflow_helpers import copy_workflow, default_config_dict, snakemake, write_config
+
+from beamnet.io import load_torch_file
 
 pytestmark = pytest.mark.workflow
 TINY = REPO_ROOT / "tests" / "configs" / "tiny.yaml"
@@ -46,7 +47,7 @@ def test_all_builds_every_stage(tiny_workflow: Path) -> None:
         for model in ("beam_net", "ann_mlp", "rate_snn"):
             for seed in (0, 1):
                 checkpoint = tiny_workflow / f"results/checkpoints/{dataset}/{model}/seed={seed}.pt"
-                assert torch.load(checkpoint, weights_only=False)["model"] == model
+                assert load_torch_file(checkpoint)["model"] == model
                 partition = f"results/predictions/dataset={dataset}/model={model}/seed={seed}/predictions.parquet"
                 assert pl.read_parquet(tiny_workflow / partition).height > 0
     summary = pl.read_parquet(tiny_workflow / "results/tables/summary.parquet")

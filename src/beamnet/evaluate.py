@@ -52,7 +52,7 @@ import torch
 
 from beamnet.config import theory_bound_iterations
 from beamnet.energy import NATIVE_PLATFORM, ann_counts, ann_parameter_words, loop_memory_reads, native_energy_nj
-from beamnet.io import atomic_paths
+from beamnet.io import atomic_paths, load_torch_file
 from beamnet.models import build_model
 from beamnet.models.baselines import ANNMLP, RateSNN
 from beamnet.models.beam_net import BEAMNet, loop_enabled
@@ -72,7 +72,7 @@ def entropy(probabilities: torch.Tensor) -> torch.Tensor:
 
 def load_checkpoint(path: Path, dataset: str, model_name: str, data: EncodedSplit) -> dict[str, Any]:
     """Read a checkpoint and refuse one made for another dataset, model or input shape."""
-    payload = torch.load(path, weights_only=False)
+    payload = load_torch_file(path)
     if payload.get("format_version") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"checkpoint '{path}' has format {payload.get('format_version')!r}, expected {CHECKPOINT_FORMAT}"

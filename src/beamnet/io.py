@@ -82,6 +82,25 @@ def torch_bytes(payload: Any) -> bytes:
     return buffer.getvalue()
 
 
+def load_torch_file(path: str | Path) -> Any:
+    """Read a checkpoint or resume file written by :func:`torch_bytes`, allowing only tensors and
+    plain types (``torch.load(..., weights_only=True)``): a file that carries any other pickled
+    object (one that could run code when unpickled) is refused with an error naming the file."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"'{path}' holds objects other than tensors and plain types, so it is not loaded "
+            f"(torch.load with weights_only=True refused it: {first_line}); checkpoints written by "
+            "this workflow hold only tensors and plain types"
+        ) from error
+
+
 def save_many_npz_atomic(paths: Sequence[str | Path], arrays: Sequence[dict[str, Any]]) -> None:
     """Write several npz files so that either all of them appear or none does."""
     with atomic_paths(*paths) as temps:

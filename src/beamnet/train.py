@@ -33,7 +33,7 @@ from torch import nn
 
 from beamnet.augment import augment_batch, augmentation_enabled
 from beamnet.config import config_hash
-from beamnet.io import atomic_paths, torch_bytes
+from beamnet.io import atomic_paths, load_torch_file, torch_bytes
 from beamnet.metrics import accuracy, expected_calibration_error
 from beamnet.models import build_model, count_parameters
 from beamnet.models.beam_net import BEAMNet
@@ -306,7 +306,7 @@ def restore_run(run: TrainingRun, resume: Path, digest: str, seed: int, model_na
     """Continue ``run`` from a resume file written by this config, seed and model (else ignore it)."""
     if not resume.exists():
         return
-    state = torch.load(resume, weights_only=False)
+    state = load_torch_file(resume)
     if not (
         state.get("format_version") == CHECKPOINT_FORMAT
         and state["config_hash"] == digest
