@@ -39,7 +39,28 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
 
+# Small aggregate, plot and paper steps run in the main Snakemake process, not as cluster jobs.
+localrules:
+    all,
+    tune,
+    summarise_results,
+    build_catalog,
+    record_tuning,
+    plot_pareto,
+    energy_tables,
+    loihi_report,
+    plot_prop_3_3,
+    plot_training_dynamics,
+    plot_comparison,
+    plot_calibration,
+    plot_sparsity,
+    plot_energy_scaling,
+    plot_loihi,
+    collect_paper_values,
+    render_paper,
+
+
 rule all:
     default_target: True
     input:
-        all_targets(),
+        final_targets(),

@@ -684,7 +684,7 @@ def write_paper_inputs(
 # --- optional sections: the energy sweep and the Loihi runs -----------------------------------
 # Their values are written by the section's figure rule (its notebook calls write_section_values)
 # to SECTION_VALUES_DIR/{family}.json beside values.json; the rule registers that file with the
-# family's figures in PAPER_FIGURES (workflow/rules/common.smk), so render_paper depends on it and
+# family's figures in paper_figure_families() (workflow/rules/common.smk), so render_paper depends on it and
 # render_report merges it for the registered sections only.
 SECTION_VALUES_DIR = "values"
 BASELINE_NAMES = {

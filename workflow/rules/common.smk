@@ -55,6 +55,12 @@ MODEL_CODE = {
 }
 
 
+def memory_mb(base_mb):
+    """A rule's mem_mb: its measured need on the first attempt, that many times more on each retry
+    (`retries:` in the profiles), so that a job killed for memory on a cluster is resubmitted with more."""
+    return lambda wildcards, attempt: base_mb * attempt
+
+
 def step_config(*sections):
     """The config sections a step uses, as canonical JSON; passed as params, so a change reruns the step."""
     return json.dumps({name: config[name] for name in sections}, sort_keys=True)
@@ -151,10 +157,6 @@ def history_paths(datasets=None):
     return [path.replace(".pt", "_history.csv") for path in checkpoint_paths(datasets)]
 
 
-# Later stages register a function (datasets -> list of paths) here for `rule all`.
-STAGE_TARGETS = []
-
-
 def core_targets(datasets):
     targets = []
     for dataset in datasets:
@@ -166,12 +168,19 @@ def core_targets(datasets):
     return targets
 
 
-STAGE_TARGETS.append(core_targets)
-
-
-def all_targets():
+def final_targets():
+    """What `rule all` builds, in one place: every dataset's caches, checkpoints, predictions and
+    tables; the tuning record, energy sweep and Loihi runs where config.yaml makes them part of
+    the run (each *_targets function is empty otherwise); the figures; the manuscript."""
     datasets = active_datasets()
-    return [target for stage in STAGE_TARGETS for target in stage(datasets)]
+    return [
+        *core_targets(datasets),
+        *tuning_targets(datasets),
+        *energy_targets(datasets),
+        *loihi_targets(datasets),
+        *paper_figures(),
+        "paper/report.pdf",
+    ]
 
 
 def encode_inputs(wildcards):
@@ -207,16 +216,41 @@ def evaluate_inputs(wildcards):
 # --- figures and paper (figures.smk, paper.smk) ---
 from beamnet.config import theory_bound_iterations
 
-# The manuscript's figure families: family -> its figures under results/figures/. A stage whose
-# tables feed a section registers its family here (energy_scaling, loihi: figures.smk, only when
-# energy_datasets() / loihi_datasets() are part of the run); paper/report.qmd shows such an
-# optional section only when its family is registered (front matter has-{family}). An optional
-# family also lists its named values (results/paper/values/{family}.json), so render_paper needs them.
-PAPER_FIGURES = {}
+
+def paper_figure_families():
+    """The manuscript's figure families: family -> its figures (the plotting rules' own outputs).
+    The optional families (energy_scaling, loihi, pareto) are present only where their stage is
+    part of the run; paper/report.qmd shows an optional section only where its family is present
+    (front matter has-{family}). An optional family also lists its named values
+    (results/paper/values/{family}.json), so render_paper needs them. Called once every rule is
+    defined (rule all, render_paper's input)."""
+    datasets = active_datasets()
+    families = {
+        "training_dynamics": [
+            rules.plot_training_dynamics.output.loss,
+            rules.plot_training_dynamics.output.iterations,
+            rules.plot_training_dynamics.output.energy,
+        ],
+        "comparison": [rules.plot_comparison.output.headline, rules.plot_comparison.output.energy],
+        "calibration": [rules.plot_calibration.output.reliability, rules.plot_calibration.output.decomposition],
+        "sparsity": [rules.plot_sparsity.output.pareto],
+        "prop_3_3": [rules.plot_prop_3_3.output.distance],
+    }
+    if energy_datasets(datasets):
+        families["energy_scaling"] = [
+            rules.plot_energy_scaling.output.scaling,
+            rules.plot_energy_scaling.output.section_values,
+        ]
+    if loihi_datasets(datasets):
+        families["loihi"] = [rules.plot_loihi.output.loihi, rules.plot_loihi.output.section_values]
+    if tuning_targets(datasets):  # the ablation section, where a record is built
+        families["pareto"] = [rules.plot_pareto.output.pareto]
+    return families
 
 
 def paper_figures():
-    return [path for family in sorted(PAPER_FIGURES) for path in PAPER_FIGURES[family]]
+    families = paper_figure_families()
+    return [path for family in sorted(families) for path in families[family]]
 
 
 def papermill_parameters(**parameters):

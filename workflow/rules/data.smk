@@ -14,7 +14,7 @@ rule prepare_digits:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=10,
     params:
         cfg=step_config("data"),
@@ -38,7 +38,7 @@ rule prepare_digits_saccade:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=memory_mb(4000),
         runtime=20,
     params:
         cfg=step_config("data"),
@@ -61,7 +61,7 @@ rule prepare_nmnist:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=8000,
+        mem_mb=memory_mb(8000),
         runtime=120,
     params:
         cfg=step_config("data"),

@@ -18,7 +18,7 @@ rule encode_spikes:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=memory_mb(4000),
         runtime=30,
     params:
         cfg=step_config("data", "encoding"),

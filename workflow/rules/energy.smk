@@ -19,7 +19,7 @@ rule energy_point:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=memory_mb(3000),
         runtime=30,
     params:
         cfg=step_config("encoding", "model", "train", "evaluate", "energy"),
@@ -45,10 +45,7 @@ rule energy_tables:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=5,
     shell:
         "python -m beamnet energy-tables --points {input.points} --out-dir results/energy > {log} 2>&1"
-
-
-STAGE_TARGETS.append(energy_targets)

@@ -17,7 +17,7 @@ rule evaluate_model:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=3000,
+        mem_mb=memory_mb(3000),
         runtime=30,
     params:
         cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
@@ -45,10 +45,12 @@ rule summarise_results:
         training_targets_parquet="results/tables/training_targets.parquet",
     log:
         "logs/summarise_results.log",
+    benchmark:
+        "benchmarks/rules/summarise_results.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=memory_mb(2000),
         runtime=10,
     params:
         cfg=step_config("model", "train", "evaluate", "claims", "dataset_settings"),
@@ -67,10 +69,12 @@ rule build_catalog:
         "results/beamnet.duckdb",
     log:
         "logs/build_catalog.log",
+    benchmark:
+        "benchmarks/rules/build_catalog.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=5,
     shell:
         "python -m beamnet catalog --sql {input.sql} --output {output} > {log} 2>&1"

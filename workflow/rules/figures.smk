@@ -32,10 +32,12 @@ rule plot_training_dynamics:
         pdfs=expand("results/figures/{stem}.pdf", stem=["loss_curves", "loop_iterations", "loop_energy"]),
     log:
         "logs/notebooks/training_dynamics.log",
+    benchmark:
+        "benchmarks/rules/plot_training_dynamics.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=memory_mb(2000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -69,10 +71,12 @@ rule plot_comparison:
         pdfs=expand("results/figures/{stem}.pdf", stem=["headline_comparison", "energy_per_inference"]),
     log:
         "logs/notebooks/comparison.log",
+    benchmark:
+        "benchmarks/rules/plot_comparison.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -102,10 +106,12 @@ rule plot_calibration:
         pdfs=expand("results/figures/{stem}.pdf", stem=["reliability", "uncertainty_decomposition"]),
     log:
         "logs/notebooks/calibration.log",
+    benchmark:
+        "benchmarks/rules/plot_calibration.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=memory_mb(2000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -130,10 +136,12 @@ rule plot_sparsity:
         pdf="results/figures/sparsity_pareto.pdf",
     log:
         "logs/notebooks/sparsity.log",
+    benchmark:
+        "benchmarks/rules/plot_sparsity.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -166,10 +174,12 @@ rule plot_energy_scaling:
         section_values="results/paper/values/energy_scaling.json",
     log:
         "logs/notebooks/energy_scaling.log",
+    benchmark:
+        "benchmarks/rules/plot_energy_scaling.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -198,10 +208,12 @@ rule plot_loihi:
         section_values="results/paper/values/loihi.json",
     log:
         "logs/notebooks/loihi.log",
+    benchmark:
+        "benchmarks/rules/plot_loihi.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -213,22 +225,3 @@ rule plot_loihi:
         ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
-
-
-# The manuscript's sections: family -> the figures it shows (see PAPER_FIGURES in common.smk).
-PAPER_FIGURES["training_dynamics"] = [
-    rules.plot_training_dynamics.output.loss,
-    rules.plot_training_dynamics.output.iterations,
-    rules.plot_training_dynamics.output.energy,
-]
-PAPER_FIGURES["comparison"] = [rules.plot_comparison.output.headline, rules.plot_comparison.output.energy]
-PAPER_FIGURES["calibration"] = [rules.plot_calibration.output.reliability, rules.plot_calibration.output.decomposition]
-PAPER_FIGURES["sparsity"] = [rules.plot_sparsity.output.pareto]
-if energy_datasets(active_datasets()):  # only when the energy sweep is part of the run
-    PAPER_FIGURES["energy_scaling"] = [
-        rules.plot_energy_scaling.output.scaling,
-        rules.plot_energy_scaling.output.section_values,
-    ]
-if loihi_datasets():  # only when the Loihi runs are part of the run
-    PAPER_FIGURES["loihi"] = [rules.plot_loihi.output.loihi, rules.plot_loihi.output.section_values]
-STAGE_TARGETS.append(lambda datasets: paper_figures())

@@ -20,7 +20,7 @@ rule loihi_export:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=3000,
+        mem_mb=memory_mb(3000),
         runtime=15,
     params:
         cfg=step_config("encoding", "model", "train", "evaluate", "loihi"),
@@ -49,7 +49,7 @@ rule loihi_run:
     conda:
         "../../envs/lava.yaml"
     resources:
-        mem_mb=9000,  # measured peak 6.3 GB on nmnist_small's test split (lava, 2 cores)
+        mem_mb=memory_mb(9000),  # measured peak 6.3 GB on nmnist_small's test split (lava, 2 cores)
         runtime=20,
     params:
         python=lava_python(),
@@ -81,12 +81,9 @@ rule loihi_report:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=5,
     shell:
         "python -m beamnet loihi-report --predictions-csv {input.predictions}"
         " --predictions-parquet {output.predictions} --summaries {input.summaries}"
         " --summary-parquet {output.summary} --summary-csv {output.summary_csv} > {log} 2>&1"
-
-
-STAGE_TARGETS.append(loihi_targets)

@@ -36,10 +36,12 @@ rule collect_paper_values:
         ),
     log:
         "logs/paper/collect_paper_values.log",
+    benchmark:
+        "benchmarks/rules/collect_paper_values.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=5,
     params:
         cfg=step_config(
@@ -75,17 +77,16 @@ rule render_paper:
         "paper/report.pdf",
     log:
         "logs/paper/render_paper.log",
+    benchmark:
+        "benchmarks/rules/render_paper.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=memory_mb(2000),
         runtime=10,
     params:
-        sections=lambda wildcards: " ".join(sorted(PAPER_FIGURES)),
+        sections=lambda wildcards: " ".join(sorted(paper_figure_families())),
     shell:
         "python -m beamnet paper-render --source {input.source} --values {input.values}"
         " --tables-dir results/paper/tables --captions-dir paper/captions --sections {params.sections}"
         " --lua-filter {input.lua_filter} --build-dir paper/_generated --output {output} > {log} 2>&1"
-
-
-STAGE_TARGETS.append(lambda datasets: ["paper/report.pdf"])

@@ -15,7 +15,7 @@ rule prop_3_3_sweep:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=5,
     params:
         cfg=step_config("encoding", "model", "theory"),
@@ -39,10 +39,12 @@ rule plot_prop_3_3:
         pdf="results/figures/prop_3_3_distance.pdf",
     log:
         "logs/notebooks/prop_3_3.log",
+    benchmark:
+        "benchmarks/rules/plot_prop_3_3.tsv"
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=memory_mb(2000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -53,6 +55,3 @@ rule plot_prop_3_3:
         ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
-
-
-PAPER_FIGURES["prop_3_3"] = [rules.plot_prop_3_3.output.distance]

@@ -22,7 +22,7 @@ rule tune_fold:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=2000,  # as train_model: the whole training split is held, as in training
+        mem_mb=memory_mb(2000),  # as train_model: the whole training split is held, as in training
         runtime=60,
     params:
         cfg=tune_fold_config,
@@ -56,7 +56,7 @@ rule record_tuning:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=5,
     params:
         cfg=step_config("tuning"),
@@ -90,7 +90,7 @@ rule plot_pareto:
     conda:
         "../../envs/paper.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=memory_mb(1000),
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
@@ -98,16 +98,3 @@ rule plot_pareto:
         ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
-
-
-localrules:
-    record_tuning,
-    tune,
-    plot_pareto,
-
-
-if tuning_targets(active_datasets()):  # the manuscript's ablation section, where a record is built
-    PAPER_FIGURES["pareto"] = [rules.plot_pareto.output.pareto]
-
-
-STAGE_TARGETS.append(tuning_targets)
