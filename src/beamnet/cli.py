@@ -198,7 +198,10 @@ def cmd_paper_render(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from beamnet import __version__
+
     parser = argparse.ArgumentParser(prog="beamnet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="step", required=True)
 
     def add_config(p: argparse.ArgumentParser) -> None:
@@ -209,35 +212,45 @@ def build_parser() -> argparse.ArgumentParser:
     def add_run(p: argparse.ArgumentParser) -> None:
         """Config plus the dataset x model x seed a training or evaluation run is for."""
         add_config(p)
-        p.add_argument("--dataset", required=True, choices=DATASETS)
-        p.add_argument("--model", required=True, choices=MODELS)
-        p.add_argument("--seed", required=True, type=int)
+        p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name (datasets: in config.yaml)")
+        p.add_argument("--model", required=True, choices=MODELS, help="model name (models: in config.yaml)")
+        p.add_argument("--seed", required=True, type=int, help="training seed (seeds: in config.yaml)")
 
     p = sub.add_parser("prepare", help="raw data -> manifest + images/events archive")
     add_config(p)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--manifest", required=True)
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name (datasets: in config.yaml)")
+    p.add_argument(
+        "--manifest", required=True, help="manifest CSV to write: one row per sample with its split and label"
+    )
     p.add_argument("--output", required=True, help="images.npz or events.npz")
-    p.add_argument("--digits-manifest")
-    p.add_argument("--digits-images")
+    p.add_argument("--digits-manifest", help="digits_saccade only: the digits manifest whose images the sensor sees")
+    p.add_argument("--digits-images", help="digits_saccade only: the digits images.npz")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("encode", help="archive -> encoded spike caches (train, val, test)")
     add_config(p)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--encoding", required=True)
-    p.add_argument("--source", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--outputs", required=True, nargs=3, metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name (datasets: in config.yaml)")
+    p.add_argument("--encoding", required=True, help="spike code to write: latency, population or rate")
+    p.add_argument("--source", required=True, help="the prepare step's images.npz or events.npz")
+    p.add_argument("--manifest", required=True, help="the prepare step's manifest CSV (splits and labels)")
+    p.add_argument(
+        "--outputs",
+        required=True,
+        nargs=3,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="the train, val and test cache files (.npz) to write",
+    )
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("train", help="spike caches -> checkpoint + per-epoch history")
     add_run(p)
-    p.add_argument("--train-cache", required=True)
-    p.add_argument("--val-cache", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--history", required=True)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train-cache", required=True, help="encoded training split (.npz)")
+    p.add_argument(
+        "--val-cache", required=True, help="encoded validation split (.npz): epoch selection and calibration"
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt; tensors and plain types only)")
+    p.add_argument("--history", required=True, help="per-epoch history CSV to write")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the rule's threads)")
     p.add_argument(
         "--stop-after-epochs",
         type=int,
@@ -248,9 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="checkpoint + test cache -> per-sample predictions (Parquet)")
     add_run(p)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--test-cache", required=True)
-    p.add_argument("--output", required=True)
+    p.add_argument("--checkpoint", required=True, help="the train step's checkpoint")
+    p.add_argument("--test-cache", required=True, help="encoded test split (.npz)")
+    p.add_argument("--output", required=True, help="per-sample predictions Parquet file to write")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -259,9 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         "training-target and claims tables (with bootstrap intervals)",
     )
     add_config(p)
-    p.add_argument("--predictions", required=True, nargs="+")
-    p.add_argument("--histories", required=True, nargs="+")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--predictions", required=True, nargs="+", help="every evaluate step's predictions Parquet file")
+    p.add_argument("--histories", required=True, nargs="+", help="every train step's history CSV")
+    p.add_argument("--out-dir", required=True, help="folder for the tables (results/tables)")
     p.set_defaults(func=cmd_summarise)
 
     p = sub.add_parser("tune-fold", help="train a variant without one fold of the training split; score that fold")
@@ -289,8 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prop_3_3)
 
     p = sub.add_parser("catalog", help="versioned SQL -> DuckDB catalog over the Parquet files")
-    p.add_argument("--sql", required=True, nargs="+")
-    p.add_argument("--output", required=True)
+    p.add_argument(
+        "--sql", required=True, nargs="+", help="versioned SQL files (workflow/sql/V*.sql), applied in order"
+    )
+    p.add_argument("--output", required=True, help="DuckDB file to write")
     p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("readme", help="rewrite README.md's generated blocks from results/ and benchmarks/out/")
@@ -300,23 +315,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("paper-values", help="results tables -> named values (JSON) + Markdown tables")
     add_config(p)
-    p.add_argument("--tables-dir", required=True)
+    p.add_argument("--tables-dir", required=True, help="the summarise step's tables (results/tables)")
     p.add_argument("--manifests", required=True, nargs="+", help="results/datasets/{dataset}/manifest.csv")
-    p.add_argument("--values", required=True)
-    p.add_argument("--tables-out", required=True)
+    p.add_argument("--values", required=True, help="named values JSON to write")
+    p.add_argument("--tables-out", required=True, help="folder for the manuscript's Markdown tables")
     p.add_argument("--tuning-dir", help="results/tuning (the cross-validation record), where the build has one")
     p.set_defaults(func=cmd_paper_values)
 
     p = sub.add_parser("paper-render", help="paper/report.qmd -> PDF (Quarto, else pandoc + typst)")
-    p.add_argument("--source", required=True)
-    p.add_argument("--values", required=True)
-    p.add_argument("--tables-dir", required=True)
-    p.add_argument("--captions-dir", required=True)
+    p.add_argument("--source", required=True, help="the Quarto manuscript (paper/report.qmd)")
+    p.add_argument("--values", required=True, help="the paper-values step's JSON")
+    p.add_argument("--tables-dir", required=True, help="the paper-values step's Markdown tables")
+    p.add_argument("--captions-dir", required=True, help="figure captions (paper/captions/*.rst)")
     p.add_argument("--sections", nargs="*", default=[], help="registered figure families (has-{family})")
-    p.add_argument("--lua-filter", required=True)
-    p.add_argument("--build-dir", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--renderer", choices=["auto", "quarto", "pandoc+typst"], default="auto")
+    p.add_argument("--lua-filter", required=True, help="cross-reference filter for the pandoc + typst path")
+    p.add_argument("--build-dir", required=True, help="scratch folder for the rendered sources")
+    p.add_argument("--output", required=True, help="PDF to write")
+    p.add_argument(
+        "--renderer",
+        choices=["auto", "quarto", "pandoc+typst"],
+        default="auto",
+        help="quarto, pandoc+typst, or auto (Quarto where installed)",
+    )
     p.set_defaults(func=cmd_paper_render)
     add_energy_loihi_commands(sub, add_config)
     return parser
@@ -389,35 +409,37 @@ def cmd_loihi_report(args: argparse.Namespace) -> None:
 def add_energy_loihi_commands(sub, add_config) -> None:
     p = sub.add_parser("energy-point", help="train a small BEAM-Net with N patterns; price its activity")
     add_config(p)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--n-patterns", required=True, type=int)
-    p.add_argument("--train-cache", required=True)
-    p.add_argument("--val-cache", required=True)
-    p.add_argument("--test-cache", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name (datasets: in config.yaml)")
+    p.add_argument("--n-patterns", required=True, type=int, help="N stored patterns of this sweep point")
+    p.add_argument("--train-cache", required=True, help="latency-coded training split (.npz)")
+    p.add_argument("--val-cache", required=True, help="latency-coded validation split (.npz)")
+    p.add_argument("--test-cache", required=True, help="latency-coded test split (.npz): the activity priced")
+    p.add_argument("--output", required=True, help="one-point Parquet file to write")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the rule's threads)")
     p.set_defaults(func=cmd_energy_point)
 
     p = sub.add_parser("energy-tables", help="sweep points -> sweep and crossing tables")
-    p.add_argument("--points", required=True, nargs="+")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--points", required=True, nargs="+", help="every energy-point output")
+    p.add_argument("--out-dir", required=True, help="folder for sweep.parquet and crossings.parquet")
     p.set_defaults(func=cmd_energy_tables)
 
     p = sub.add_parser("loihi-export", help="BEAM-Net or rate-SNN checkpoint -> fixed-point network + inputs archives")
     add_config(p)
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--model", default="beam_net", choices=["beam_net", "rate_snn"])
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--test-cache", required=True)
-    p.add_argument("--network", required=True)
-    p.add_argument("--inputs", required=True)
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name (datasets: in config.yaml)")
+    p.add_argument("--model", default="beam_net", choices=["beam_net", "rate_snn"], help="beam_net or rate_snn")
+    p.add_argument("--seed", required=True, type=int, help="training seed (seeds: in config.yaml)")
+    p.add_argument("--checkpoint", required=True, help="the train step's checkpoint")
+    p.add_argument("--test-cache", required=True, help="encoded test split (.npz)")
+    p.add_argument("--network", required=True, help="fixed-point network archive (.npz) to write")
+    p.add_argument("--inputs", required=True, help="spike-input archive (.npz) to write")
     p.set_defaults(func=cmd_loihi_export)
 
     p = sub.add_parser("loihi-report", help="lava runner CSV/JSON -> Parquet predictions and summary")
-    p.add_argument("--predictions-csv", required=True, nargs="+")
-    p.add_argument("--predictions-parquet", required=True, nargs="+")
-    p.add_argument("--summaries", required=True, nargs="+")
-    p.add_argument("--summary-parquet", required=True)
-    p.add_argument("--summary-csv", required=True)
+    p.add_argument("--predictions-csv", required=True, nargs="+", help="the lava runner's per-sample CSV files")
+    p.add_argument(
+        "--predictions-parquet", required=True, nargs="+", help="Parquet files to write, one per CSV, in the same order"
+    )
+    p.add_argument("--summaries", required=True, nargs="+", help="the lava runner's summary JSON files")
+    p.add_argument("--summary-parquet", required=True, help="summary Parquet file to write")
+    p.add_argument("--summary-csv", required=True, help="the same summary as CSV")
     p.set_defaults(func=cmd_loihi_report)
