@@ -11,7 +11,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# the folder of this Snakefile: code, notebooks and manuscript sources are found from it
+WORKFLOW_ROOT = Path(str(workflow.current_basedir)).resolve()
+sys.path.insert(0, str(WORKFLOW_ROOT / "src"))
 from beamnet.config import ConfigError, check_known_keys, coerce_command_line
 
 # --config seeds=[0,1,2] arrives as strings: read them as the schema's integers; then refuse a

@@ -8,7 +8,17 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.settings.types import DeploymentMethod
 
-from beamnet.config import EVENT_DATASETS, SPLITS, ConfigError, check_theory, encodings_for, tuning_view
+from beamnet.config import (
+    DATASETS,
+    EVENT_DATASETS,
+    IMAGE_ENCODINGS,
+    MODELS,
+    SPLITS,
+    ConfigError,
+    check_theory,
+    encodings_for,
+    tuning_view,
+)
 from beamnet.config import model_encoding as beamnet_model_encoding
 from beamnet.data.nmnist import nmnist_available
 
@@ -35,10 +45,24 @@ envvars:
 
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-SRC = Path("src/beamnet")
-DATASET_PATTERN = "|".join(["digits", "digits_saccade", "nmnist"])
-ENCODING_PATTERN = "latency|population|rate"
-MODEL_PATTERN = "beam_net|ann_mlp|rate_snn"
+
+
+def workflow_path(relative):
+    """A file of this workflow (code, notebooks, SQL, manuscript sources), found from the folder
+    of its Snakefile (WORKFLOW_ROOT), not from the working directory, so that the workflow also
+    runs as a Snakemake `module` of another project. Where it runs from its own folder (the
+    usual case) the path stays relative, as Snakemake's records of earlier runs have it."""
+    path = WORKFLOW_ROOT / relative
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+SRC = Path(workflow_path("src/beamnet"))
+DATASET_PATTERN = "|".join(DATASETS)
+ENCODING_PATTERN = "|".join(IMAGE_ENCODINGS)
+MODEL_PATTERN = "|".join(MODELS)
 
 # The src/beamnet modules each model's training and evaluation really run.
 SHARED_MODEL_CODE = ["models/__init__.py", "models/encoder.py", "train.py", "augment.py", "metrics.py", "encoding.py"]
@@ -333,9 +357,7 @@ def lava_python():
     where set (a lava venv elsewhere), else the Makefile's .venv-lava beside the Snakefile."""
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         return "python"
-    return os.environ.get("BEAMNET_LAVA_PYTHON") or str(
-        Path(workflow.main_snakefile).parent / ".venv-lava" / "bin" / "python"
-    )
+    return os.environ.get("BEAMNET_LAVA_PYTHON") or str(WORKFLOW_ROOT / ".venv-lava" / "bin" / "python")
 
 
 def loihi_targets(datasets):

@@ -61,7 +61,7 @@ rule summarise_results:
 
 rule build_catalog:
     input:
-        sql=sorted(Path("workflow/sql").glob("V*.sql")),
+        sql=sorted(str(path) for path in Path(workflow_path("workflow/sql")).glob("V*.sql")),
         tables="results/tables/metrics_per_seed.parquet",
         predictions=lambda wildcards: prediction_paths(),
         code=source_files("catalog.py"),

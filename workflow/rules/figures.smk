@@ -8,7 +8,7 @@ FIGURE_CODE = source_files("paper.py", "summarise.py")
 
 rule plot_training_dynamics:
     input:
-        notebook="notebooks/training_dynamics.ipynb",
+        notebook=workflow_path("notebooks/training_dynamics.ipynb"),
         histories=lambda wildcards: history_paths(),
         predictions=lambda wildcards: prediction_paths(),
         code=FIGURE_CODE,
@@ -53,7 +53,7 @@ rule plot_training_dynamics:
 
 rule plot_comparison:
     input:
-        notebook="notebooks/comparison.ipynb",
+        notebook=workflow_path("notebooks/comparison.ipynb"),
         metrics="results/tables/metrics_per_seed.parquet",
         code=[*FIGURE_CODE, *source_files("energy.py")],
     output:
@@ -88,7 +88,7 @@ rule plot_comparison:
 
 rule plot_calibration:
     input:
-        notebook="notebooks/calibration.ipynb",
+        notebook=workflow_path("notebooks/calibration.ipynb"),
         predictions=lambda wildcards: prediction_paths(),
         code=FIGURE_CODE,
     output:
@@ -123,7 +123,7 @@ rule plot_calibration:
 
 rule plot_sparsity:
     input:
-        notebook="notebooks/sparsity.ipynb",
+        notebook=workflow_path("notebooks/sparsity.ipynb"),
         metrics="results/tables/metrics_per_seed.parquet",
         code=FIGURE_CODE,
     output:
@@ -158,7 +158,7 @@ rule plot_sparsity:
 # render_paper depends on them.
 rule plot_energy_scaling:
     input:
-        notebook="notebooks/energy_scaling.ipynb",
+        notebook=workflow_path("notebooks/energy_scaling.ipynb"),
         sweep="results/energy/sweep.parquet",
         crossings="results/energy/crossings.parquet",
         summary="results/tables/summary.parquet",
@@ -197,7 +197,7 @@ rule plot_energy_scaling:
 
 rule plot_loihi:
     input:
-        notebook="notebooks/loihi.ipynb",
+        notebook=workflow_path("notebooks/loihi.ipynb"),
         summary="results/loihi/summary.parquet",
         predictions=lambda wildcards: loihi_paths("predictions.parquet"),
         code=FIGURE_CODE,

@@ -59,8 +59,8 @@ rule loihi_run:
         "{{ command -v {params.python} >/dev/null || test -x {params.python} ||"
         " {{ echo 'error: the lava-nc environment (Python 3.10) is missing: run `make setup-lava`"
         " (it needs a Python 3.10, found by workflow/scripts/find_python.sh), or use --sdm conda';"
-        " bash workflow/scripts/find_python.sh 3.10; exit 1; }}; }} > {log} 2>&1 &&"
-        " {params.python} src/beamnet/loihi/run_lava.py --network {input.network} --inputs {input.inputs}"
+        " bash " + workflow_path("workflow/scripts/find_python.sh") + " 3.10; exit 1; }}; }} > {log} 2>&1 &&"
+        " {params.python} " + str(SRC / "loihi" / "run_lava.py") + " --network {input.network} --inputs {input.inputs}"
         " --predictions {output.predictions} --summary {output.summary}"
         " --chunk-samples {params.chunk} --agreement-floor {params.floor} >> {log} 2>&1"
 

@@ -65,10 +65,10 @@ rule collect_paper_values:
 
 rule render_paper:
     input:
-        source="paper/report.qmd",
-        bibliography="paper/references.bib",
-        lua_filter="paper/crossref.lua",
-        captions=sorted(Path("paper/captions").glob("*.rst")),
+        source=workflow_path("paper/report.qmd"),
+        bibliography=workflow_path("paper/references.bib"),
+        lua_filter=workflow_path("paper/crossref.lua"),
+        captions=sorted(str(path) for path in Path(workflow_path("paper/captions")).glob("*.rst")),
         values=rules.collect_paper_values.output.values,
         tables=rules.collect_paper_values.output.tables,
         figures=lambda wildcards: paper_figures(),
@@ -88,5 +88,7 @@ rule render_paper:
         sections=lambda wildcards: " ".join(sorted(paper_figure_families())),
     shell:
         "python -m beamnet paper-render --source {input.source} --values {input.values}"
-        " --tables-dir results/paper/tables --captions-dir paper/captions --sections {params.sections}"
+        " --tables-dir results/paper/tables --captions-dir "
+        + workflow_path("paper/captions")
+        + " --sections {params.sections}"
         " --lua-filter {input.lua_filter} --build-dir paper/_generated --output {output} > {log} 2>&1"

@@ -26,7 +26,7 @@ rule prop_3_3_sweep:
 
 rule plot_prop_3_3:
     input:
-        notebook="notebooks/prop_3_3.ipynb",
+        notebook=workflow_path("notebooks/prop_3_3.ipynb"),
         sweep=rules.prop_3_3_sweep.output.table,
         code=source_files("paper.py"),
     output:

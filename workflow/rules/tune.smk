@@ -72,7 +72,7 @@ rule tune:
 
 rule plot_pareto:
     input:
-        notebook="notebooks/pareto.ipynb",
+        notebook=workflow_path("notebooks/pareto.ipynb"),
         pareto=rules.record_tuning.output.pareto,
         code=source_files("paper.py"),
     output:
