@@ -67,3 +67,31 @@ def test_localrules_are_the_small_steps() -> None:
     heavy = {"prepare_nmnist", "encode_spikes", "train_model", "tune_fold", "evaluate_model", "loihi_run"}
     assert not heavy & local
     assert Path(REPO_ROOT / "profiles/slurm/config.yaml").read_text().count("retries:") == 1
+
+
+def test_every_environment_file_is_pinned() -> None:
+    """Each conda environment pins its packages (exactly for Python packages, or through a pinned
+    requirements file), and a package pinned in both an env file and requirements/main.txt has
+    the same version in each, so that the conda and venv runs use the same code."""
+    import yaml
+
+    main_pins = {
+        line.split("==")[0].lower().replace("-", "_"): line.split("==")[1].strip()
+        for line in (REPO_ROOT / "requirements/main.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    unpinned, disagree = [], []
+    for path in sorted((REPO_ROOT / "envs").glob("*.yaml")):
+        for dependency in yaml.safe_load(path.read_text())["dependencies"]:
+            entries = dependency["pip"] if isinstance(dependency, dict) else [dependency]
+            for entry in entries:
+                if entry == "pip" or entry.startswith(("-r ", "-e ")):
+                    continue
+                if not re.search(r"(==|=)\d", entry):
+                    unpinned.append(f"{path.name}: {entry}")
+                elif "==" in entry:
+                    name, version = entry.split("==")
+                    pinned = main_pins.get(name.lower().replace("-", "_"))
+                    if pinned is not None and pinned != version:
+                        disagree.append(f"{path.name}: {entry} vs requirements/main.txt {pinned}")
+    assert unpinned == [] and disagree == []
