@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # the folder of this Snakefile: code, notebooks and manuscript sources are found from it
 WORKFLOW_ROOT = Path(str(workflow.current_basedir)).resolve()
 sys.path.insert(0, str(WORKFLOW_ROOT / "src"))

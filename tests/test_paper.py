@@ -167,6 +167,8 @@ def test_snakemake_report_holds_the_figures(paper_workflow: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:]
     report = (paper_workflow / "results/report.html").read_text(errors="replace")
     assert "reliability.png" in report and "Proposition 3.3" in report
+    assert "summary.csv" in report and "claims.csv" in report  # the result tables
+    assert "Attentional Memory network), end to end" in report  # the description
 
 
 def test_unknown_tokens_are_errors_and_values_are_substituted() -> None:

@@ -36,9 +36,16 @@ rule summarise_results:
         per_seed="results/tables/metrics_per_seed.parquet",
         per_seed_csv="results/tables/metrics_per_seed.csv",
         summary="results/tables/summary.parquet",
-        summary_csv="results/tables/summary.csv",
+        summary_csv=report(
+            "results/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Results",
+            labels={"table": "summary"},
+        ),
         summary_md="results/tables/summary.md",
-        claims="results/tables/claims.csv",
+        claims=report(
+            "results/tables/claims.csv", caption="../report/claims.rst", category="Results", labels={"table": "claims"}
+        ),
         uncertainty_quality="results/tables/uncertainty_quality.parquet",
         uncertainty_quality_csv="results/tables/uncertainty_quality.csv",
         training_targets="results/tables/training_targets.csv",
