@@ -193,7 +193,7 @@ def core_targets(datasets):
 
 
 def final_targets():
-    """What `rule all` builds, in one place: every dataset's caches, checkpoints, predictions and
+    """What the target `all` builds, in one place. Every dataset's caches, checkpoints, predictions and
     tables; the tuning record, energy sweep and Loihi runs where config.yaml makes them part of
     the run (each *_targets function is empty otherwise); the figures; the manuscript."""
     datasets = active_datasets()
@@ -247,7 +247,7 @@ def paper_figure_families():
     part of the run; paper/report.qmd shows an optional section only where its family is present
     (front matter has-{family}). An optional family also lists its named values
     (results/paper/values/{family}.json), so render_paper needs them. Called once every rule is
-    defined (rule all, render_paper's input)."""
+    defined (by the target `all` and by render_paper's input)."""
     datasets = active_datasets()
     families = {
         "training_dynamics": [

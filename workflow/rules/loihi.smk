@@ -34,7 +34,8 @@ rule loihi_run:
     input:
         network="results/loihi/{dataset}/{model}/seed={seed}/network.npz",
         inputs="results/loihi/{dataset}/{model}/seed={seed}/inputs.npz",
-        code=source_files("loihi/run_lava.py", "loihi/fixed_point.py", "loihi/rate_snn.py", "energy.py"),
+        runner=source_files("loihi/run_lava.py"),
+        code=source_files("loihi/fixed_point.py", "loihi/rate_snn.py", "energy.py"),
     output:
         predictions="results/loihi/{dataset}/{model}/seed={seed}/predictions.csv",
         summary="results/loihi/{dataset}/{model}/seed={seed}/summary.json",
@@ -53,14 +54,15 @@ rule loihi_run:
         runtime=20,
     params:
         python=lava_python(),
+        find_python=workflow_path("workflow/scripts/find_python.sh"),
         chunk=config["loihi"]["chunk_samples"],
         floor=config["loihi"]["agreement_floor"],
     shell:
         "{{ command -v {params.python} >/dev/null || test -x {params.python} ||"
         " {{ echo 'error: the lava-nc environment (Python 3.10) is missing: run `make setup-lava`"
         " (it needs a Python 3.10, found by workflow/scripts/find_python.sh), or use --sdm conda';"
-        " bash " + workflow_path("workflow/scripts/find_python.sh") + " 3.10; exit 1; }}; }} > {log} 2>&1 &&"
-        " {params.python} " + str(SRC / "loihi" / "run_lava.py") + " --network {input.network} --inputs {input.inputs}"
+        " bash {params.find_python} 3.10; exit 1; }}; }} > {log} 2>&1 &&"
+        " {params.python} {input.runner} --network {input.network} --inputs {input.inputs}"
         " --predictions {output.predictions} --summary {output.summary}"
         " --chunk-samples {params.chunk} --agreement-floor {params.floor} >> {log} 2>&1"
 

@@ -86,9 +86,8 @@ rule render_paper:
         runtime=10,
     params:
         sections=lambda wildcards: " ".join(sorted(paper_figure_families())),
+        captions_dir=lambda wildcards, input: str(Path(input.captions[0]).parent),
     shell:
         "python -m beamnet paper-render --source {input.source} --values {input.values}"
-        " --tables-dir results/paper/tables --captions-dir "
-        + workflow_path("paper/captions")
-        + " --sections {params.sections}"
+        " --tables-dir results/paper/tables --captions-dir {params.captions_dir} --sections {params.sections}"
         " --lua-filter {input.lua_filter} --build-dir paper/_generated --output {output} > {log} 2>&1"
