@@ -38,8 +38,16 @@ def cmd_prepare(args: argparse.Namespace) -> None:
             config, Path(args.digits_manifest), Path(args.digits_images), Path(args.manifest), Path(args.output)
         )
     else:
-        prepare.prepare_nmnist(config, Path(args.manifest), Path(args.output))
+        raw = Path(args.raw_manifest) if args.raw_manifest else None
+        prepare.prepare_nmnist(config, Path(args.manifest), Path(args.output), raw_manifest=raw)
     log.info("prepared %s -> %s, %s", args.dataset, args.manifest, args.output)
+
+
+def cmd_raw_manifest(args: argparse.Namespace) -> None:
+    from beamnet.data.raw_manifest import nmnist_raw_files, write_raw_manifest
+
+    table = write_raw_manifest(args.root, nmnist_raw_files(args.root), Path(args.output))
+    log.info("checksummed %d recordings under %s -> %s", table.height, args.root, args.output)
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
@@ -225,7 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="images.npz or events.npz")
     p.add_argument("--digits-manifest", help="digits_saccade only: the digits manifest whose images the sensor sees")
     p.add_argument("--digits-images", help="digits_saccade only: the digits images.npz")
+    p.add_argument("--raw-manifest", help="nmnist only: the raw-manifest step's checksums of the recordings")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("raw-manifest", help="N-MNIST recordings -> size and SHA-256 of each (CSV)")
+    p.add_argument("--root", required=True, help="the N-MNIST root (Train/ and Test/)")
+    p.add_argument("--output", required=True, help="CSV to write: path, bytes, sha256")
+    p.set_defaults(func=cmd_raw_manifest)
 
     p = sub.add_parser("encode", help="archive -> encoded spike caches (train, val, test)")
     add_config(p)

@@ -20,7 +20,7 @@ from beamnet.config import (
     tuning_view,
 )
 from beamnet.config import model_encoding as beamnet_model_encoding
-from beamnet.data.nmnist import nmnist_available
+from beamnet.data.nmnist import has_nmnist_layout, nmnist_available
 
 # The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
 try:
@@ -109,6 +109,19 @@ def dataset_step_config(*sections):
 def source_files(*modules):
     """src/beamnet modules a rule depends on, so that editing them reruns it."""
     return [str(SRC / module) for module in modules]
+
+
+def nmnist_recordings():
+    """The recordings under data.nmnist.root (none where the root lacks them and prepare downloads)."""
+    from beamnet.data.raw_manifest import nmnist_raw_files
+
+    root = config["data"]["nmnist"]["root"]
+    return [str(path) for path in nmnist_raw_files(root)] if has_nmnist_layout(root) else []
+
+
+def nmnist_raw_manifest(wildcards):
+    """prepare_nmnist's checksum manifest of the recordings, where they sit under a root."""
+    return {"raw_manifest": rules.checksum_nmnist.output[0]} if nmnist_recordings() else {}
 
 
 def dataset_available(dataset):

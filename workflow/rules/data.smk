@@ -48,9 +48,31 @@ rule prepare_digits_saccade:
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
 
 
+rule checksum_nmnist:
+    input:
+        recordings=lambda wildcards: nmnist_recordings(),
+        code=source_files("data/raw_manifest.py"),
+    output:
+        "results/datasets/nmnist/raw_files.csv",
+    log:
+        "logs/prepare/checksum_nmnist.log",
+    benchmark:
+        "benchmarks/rules/prepare/checksum_nmnist.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=memory_mb(1000),
+        runtime=30,
+    params:
+        root=config["data"]["nmnist"]["root"],
+    shell:
+        "python -m beamnet raw-manifest --root {params.root:q} --output {output} > {log} 2>&1"
+
+
 rule prepare_nmnist:
     input:
-        code=source_files("data/nmnist.py", "data/prepare.py", "data/events.py"),
+        unpack(nmnist_raw_manifest),
+        code=source_files("data/nmnist.py", "data/prepare.py", "data/events.py", "data/raw_manifest.py"),
     output:
         manifest="results/datasets/nmnist/manifest.csv",
         archive="results/datasets/nmnist/events.npz",
@@ -65,6 +87,9 @@ rule prepare_nmnist:
         runtime=120,
     params:
         cfg=step_config("data"),
+        raw_manifest=lambda wildcards, input: (
+            f"--raw-manifest {input.raw_manifest}" if "raw_manifest" in input.keys() else ""
+        ),
     shell:
-        "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q}"
+        "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q} {params.raw_manifest}"
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"

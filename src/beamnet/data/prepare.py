@@ -18,6 +18,7 @@ import polars as pl
 from beamnet.data.digits import load_digit_images
 from beamnet.data.events import pack_events
 from beamnet.data.nmnist import NMNISTFolder, resolve_root
+from beamnet.data.raw_manifest import check_against_manifest, manifest_sha256
 from beamnet.data.saccade import simulate_saccade_events
 from beamnet.data.splits import stratified_split
 from beamnet.io import atomic_paths, write_npz
@@ -100,11 +101,20 @@ def prepare_digits_saccade(
     )
 
 
-def prepare_nmnist(config: Mapping[str, Any], manifest_path: Path, events_path: Path) -> None:
-    """N-MNIST recordings (validated one by one) -> events.npz; Train splits into train/val."""
+def prepare_nmnist(
+    config: Mapping[str, Any], manifest_path: Path, events_path: Path, raw_manifest: Path | None = None
+) -> None:
+    """N-MNIST recordings (validated one by one) -> events.npz; Train splits into train/val.
+
+    With ``raw_manifest`` (beamnet.data.raw_manifest), the recordings read must be the ones it
+    lists, and its digest goes into the archive's provenance."""
     settings = config["data"]["nmnist"]
     root = resolve_root(settings["root"], settings["download"], settings.get("download_dir", "data/raw"))
     train, test = NMNISTFolder(root, "train"), NMNISTFolder(root, "test")
+    raw_digest = {}
+    if raw_manifest is not None:
+        check_against_manifest(root, train.files + test.files, raw_manifest)
+        raw_digest = {"raw_manifest_sha256": manifest_sha256(raw_manifest)}
     train_labels = np.asarray(train.targets)
     train_splits = stratified_split(train_labels, settings["val_fraction"], 0.0, config["data"]["split_seed"])
     files = train.files + test.files
@@ -123,7 +133,7 @@ def prepare_nmnist(config: Mapping[str, Any], manifest_path: Path, events_path: 
             "labels": labels,
             "sample_ids": ids,
             "sensor_size": np.array(NMNISTFolder.sensor_size),
-            "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root))),
+            "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root), **raw_digest)),
         },
         events_path,
     )
