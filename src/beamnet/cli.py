@@ -75,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         Path(args.history),
         threads=args.threads,
         stop_after_epochs=args.stop_after_epochs,
+        mlflow_store=Path(args.mlflow_store) if args.mlflow_store else None,
     )
     log.info("trained %s on %s, seed %d -> %s", args.model, args.dataset, args.seed, args.checkpoint)
 
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop early leaving the resume state (for testing resumption)",
     )
+    p.add_argument("--mlflow-store", help="also log the run to this local MLflow store (tracking.mlflow)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="checkpoint + test cache -> per-sample predictions (Parquet)")

@@ -528,6 +528,7 @@ def train_model(
     history_path: Path,
     threads: int = 1,
     stop_after_epochs: int | None = None,
+    mlflow_store: Path | None = None,
 ) -> None:
     """Train ``model_name`` on ``dataset`` with ``seed``; write the checkpoint and history.
 
@@ -536,6 +537,9 @@ def train_model(
     stop_after_epochs
         Stop (as if killed) after this many epochs of this invocation, leaving the resume
         state behind; used to test resumption.
+    mlflow_store
+        Where given, the finished run is also logged to this MLflow store (beamnet.tracking);
+        the checkpoint's bytes do not depend on it.
     """
     train_data, val_data = load_cache(train_cache), load_cache(val_cache)
     if train_data.dataset != dataset or val_data.dataset != dataset:
@@ -595,3 +599,18 @@ def train_model(
         ckpt_temp.write_bytes(torch_bytes(payload))
         table.write_csv(history_temp)
     resume.unlink(missing_ok=True)
+    if mlflow_store is not None:
+        from beamnet.tracking import log_training_run
+
+        log_training_run(
+            mlflow_store,
+            dataset=dataset,
+            model_name=model_name,
+            seed=seed,
+            config=config,
+            history=fitted.history,
+            calibration=payload["calibration"],
+            selected_epoch=fitted.selected_epoch,
+            provenance=payload["provenance"],
+            artifacts=[checkpoint, history_path],
+        )

@@ -1,6 +1,7 @@
 # Helpers shared by the rule files. No rules here.
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -88,6 +89,13 @@ def memory_mb(base_mb):
 def step_config(*sections):
     """The config sections a step uses, as canonical JSON; passed as params, so a change reruns the step."""
     return json.dumps({name: config[name] for name in sections}, sort_keys=True)
+
+
+def mlflow_option():
+    """train's --mlflow-store option where tracking.mlflow is on (a param: switching it reruns training,
+    so that every tracked run is the run that wrote its checkpoint)."""
+    tracking = config.get("tracking", {})
+    return f"--mlflow-store {shlex.quote(tracking['store'])}" if tracking.get("mlflow") else ""
 
 
 def dataset_step_config(*sections):

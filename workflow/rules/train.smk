@@ -23,8 +23,9 @@ rule train_model:
         runtime=120,  # measured longest 8 min (nmnist_small BEAM-Net, 60 epochs)
     params:
         cfg=dataset_step_config("encoding", "model", "train", "evaluate"),
+        tracking=mlflow_option(),
     shell:
         "python -m beamnet train --dataset {wildcards.dataset} --model {wildcards.model}"
         " --seed {wildcards.seed} --config-json {params.cfg:q} --threads {threads}"
         " --train-cache {input.train} --val-cache {input.val}"
-        " --checkpoint {output.checkpoint} --history {output.history} > {log} 2>&1"
+        " --checkpoint {output.checkpoint} --history {output.history} {params.tracking} > {log} 2>&1"
