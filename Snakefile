@@ -62,6 +62,8 @@ localrules:
     plot_energy_scaling,
     plot_loihi,
     collect_paper_values,
+    collect_energy_values,
+    collect_loihi_values,
     render_paper,
 
 

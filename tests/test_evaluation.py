@@ -60,6 +60,31 @@ def test_uncertainty_decomposition_against_scipy() -> None:
     np.testing.assert_allclose(ours.total.numpy(), stats.entropy(mean, axis=1), rtol=1e-10)
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_reliability_bins_sum_to_the_ece(seed: int) -> None:
+    """The reliability table the calibration figure draws has the ECE's bins: shares sum to one,
+    per-bin gaps sum to expected_calibration_error, and each bin's mean confidence lies in it."""
+    from beamnet.metrics import ece_by_group, reliability_bins
+
+    probabilities, labels = _random_predictions(seed, n=400)
+    confidence, prediction = probabilities.max(1)
+    frame = pl.DataFrame(
+        {
+            "group": ["a"] * 200 + ["b"] * 200,
+            "confidence": confidence.double().numpy(),
+            "ok": (prediction == labels).numpy(),
+        }
+    )
+    bins = reliability_bins(frame, "confidence", pl.col("ok"), 15, ["group"])
+    assert bins.group_by("group").agg(pl.col("weight").sum())["weight"].to_list() == pytest.approx([1.0, 1.0])
+    assert ((bins["confidence"] > bins["lower"]) & (bins["confidence"] <= bins["upper"])).all()
+    ece = dict(ece_by_group(bins, ["group"]).iter_rows())
+    for group, rows in (("a", slice(0, 200)), ("b", slice(200, 400))):
+        assert ece[group] == pytest.approx(
+            expected_calibration_error(probabilities[rows].double(), labels[rows], 15), abs=1e-12
+        )
+
+
 def test_ece_computed_in_polars_matches_torch() -> None:
     """The summarise stage's Polars ECE equals metrics.expected_calibration_error."""
     probabilities, labels = _random_predictions(5, n=300)

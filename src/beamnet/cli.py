@@ -107,6 +107,7 @@ def cmd_summarise(args: argparse.Namespace) -> None:
         "quality_csv": out / "uncertainty_quality.csv",
         "targets_parquet": out / "training_targets.parquet",
         "targets_csv": out / "training_targets.csv",
+        "reliability_parquet": out / "reliability.parquet",
     }
     write_tables(
         config,
@@ -187,6 +188,30 @@ def cmd_paper_values(args: argparse.Namespace) -> None:
         Path(args.tuning_dir) if args.tuning_dir else None,
     )
     log.info("wrote %s and tables under %s", args.values, args.tables_out)
+
+
+def cmd_section_values(args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from beamnet.paper import energy_values, loihi_values, write_section_values
+
+    if args.family == "energy_scaling":
+        missing = [name for name in ("sweep", "crossings", "summary") if getattr(args, name) is None]
+        if missing:
+            raise SystemExit(f"section-values energy_scaling needs --{' --'.join(missing)}")
+        values = energy_values(
+            pl.read_parquet(args.sweep),
+            pl.read_parquet(args.crossings),
+            args.lif_steps,
+            summary=pl.read_parquet(args.summary),
+            n_patterns=args.n_patterns,
+        )
+    else:
+        if args.summary is None:
+            raise SystemExit("section-values loihi needs --summary (results/loihi/summary.parquet)")
+        values = loihi_values(pl.read_parquet(args.summary).sort("dataset", "model"))
+    write_section_values(values, args.output)
+    log.info("wrote %d named values of the %s section -> %s", len(values), args.family, args.output)
 
 
 def cmd_paper_render(args: argparse.Namespace) -> None:
@@ -328,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", default="README.md", help="the README to rewrite in place (default: README.md)")
     p.add_argument("--root", default=".", help="the folder holding results/ and benchmarks/out/ (default: .)")
     p.set_defaults(func=cmd_readme)
+
+    p = sub.add_parser("section-values", help="an optional section's tables -> its named values (JSON)")
+    p.add_argument("family", choices=["energy_scaling", "loihi"], help="the optional section")
+    p.add_argument("--sweep", help="energy_scaling: results/energy/sweep.parquet")
+    p.add_argument("--crossings", help="energy_scaling: results/energy/crossings.parquet")
+    p.add_argument(
+        "--summary", help="energy_scaling: results/tables/summary.parquet; loihi: results/loihi/summary.parquet"
+    )
+    p.add_argument("--lif-steps", type=int, default=None, help="energy_scaling: the trained T (model.beam_net)")
+    p.add_argument("--n-patterns", type=int, default=None, help="energy_scaling: the trained N (model.beam_net)")
+    p.add_argument("--output", required=True, help="results/paper/values/{family}.json to write")
+    p.set_defaults(func=cmd_section_values)
 
     p = sub.add_parser("paper-values", help="results tables -> named values (JSON) + Markdown tables")
     add_config(p)

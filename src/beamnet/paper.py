@@ -10,10 +10,10 @@ No number in the manuscript is typed by hand (the showyourwork rule). Two steps:
    image paths are re-based to the build folder, and the front matter gets one boolean
    ``has-SECTION`` per figure family the workflow registered (optional sections such as the
    energy sweep and the Loihi runs are fenced with ``::: {.content-visible when-meta="has-..."}``).
-   Optional sections also have named values, written by their figure rule to
-   ``values/{family}.json`` beside ``values.json`` (:func:`write_section_values`) and merged for
-   the registered families. An unknown name is an error, never a blank. The expanded document
-   is then rendered by
+   Optional sections also have named values, written by their paper-stage rule
+   (``python -m beamnet section-values``) to ``values/{family}.json`` beside ``values.json``
+   (:func:`write_section_values`) and merged for the registered families. An unknown name is
+   an error, never a blank. The expanded document is then rendered by
 
    - Quarto (``quarto render --to typst``) where ``quarto`` is on PATH (envs/paper.yaml), or
    - pandoc (the binary bundled with pypandoc-binary) -> typst source -> PDF with the ``typst``
@@ -682,10 +682,11 @@ def write_paper_inputs(
 
 
 # --- optional sections: the energy sweep and the Loihi runs -----------------------------------
-# Their values are written by the section's figure rule (its notebook calls write_section_values)
-# to SECTION_VALUES_DIR/{family}.json beside values.json; the rule registers that file with the
-# family's figures in paper_figure_families() (workflow/rules/common.smk), so render_paper depends on it and
-# render_report merges it for the registered sections only.
+# Their values are written by the section's paper-stage rule (collect_energy_values,
+# collect_loihi_values: `python -m beamnet section-values`) to SECTION_VALUES_DIR/{family}.json
+# beside values.json; paper_figure_families() (workflow/rules/common.smk) registers that file with
+# the family's figures, so render_paper depends on it and render_report merges it for the
+# registered sections only.
 SECTION_VALUES_DIR = "values"
 BASELINE_NAMES = {
     "ann_mlp_fp32": "the fp32 ANN-MLP",

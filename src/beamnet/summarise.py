@@ -40,6 +40,7 @@ from scipy import stats
 from beamnet import stats as bootstrap_stats
 from beamnet.config import dataset_config
 from beamnet.io import atomic_paths
+from beamnet.metrics import ece_by_group, reliability_bins
 from beamnet.stats import Draws, Estimate, Statistic, Threshold, difference, mean_of, ratio
 
 KEYS = ["dataset", "model", "seed"]
@@ -115,17 +116,15 @@ def read_predictions(paths: Sequence[str | Path]) -> pl.DataFrame:
 
 def _ece(frame: pl.DataFrame, confidence: str, correct: pl.Expr, ece_bins: int) -> pl.DataFrame:
     """Per dataset x model x seed ECE of ``confidence`` against ``correct`` (Guo et al. 2017)."""
-    binned = frame.with_columns(
-        _conf=pl.col(confidence),
-        _bin=((pl.col(confidence) * ece_bins).ceil().cast(pl.Int64) - 1).clip(0, ece_bins - 1),
-        _correct=correct.cast(pl.Float64),
-    )
-    return (
-        binned.group_by(KEYS + ["_bin"])
-        .agg(gap=(pl.col("_conf").sum() - pl.col("_correct").sum()).abs(), n=pl.len())
-        .group_by(KEYS)
-        .agg(ece=pl.col("gap").sum() / pl.col("n").sum())
-    )
+    return ece_by_group(reliability_bins(frame, confidence, correct, ece_bins, KEYS), KEYS)
+
+
+def reliability_table(predictions: pl.DataFrame, ece_bins: int) -> pl.DataFrame:
+    """The reliability diagram of each dataset x model, seeds pooled (beamnet.metrics.reliability_bins),
+    with the pooled ECE of the group on every row: what the calibration figure draws."""
+    keys = ["dataset", "model"]
+    bins = reliability_bins(predictions, "confidence", pl.col("is_correct"), ece_bins, keys)
+    return bins.join(ece_by_group(bins, keys).rename({"ece": "pooled_ece"}), on=keys).sort([*keys, "bin"])
 
 
 def metrics_per_seed(predictions: pl.DataFrame, ece_bins: int) -> pl.DataFrame:
@@ -961,3 +960,5 @@ def write_tables(
         if "targets_csv" in temp:
             targets.write_csv(temp["targets_csv"])
             targets.write_parquet(temp["targets_parquet"], compression="zstd")
+        if "reliability_parquet" in temp:
+            reliability_table(predictions, ece_bins).write_parquet(temp["reliability_parquet"], compression="zstd")

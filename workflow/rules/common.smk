@@ -284,10 +284,10 @@ def paper_figure_families():
     if energy_datasets(datasets):
         families["energy_scaling"] = [
             rules.plot_energy_scaling.output.scaling,
-            rules.plot_energy_scaling.output.section_values,
+            rules.collect_energy_values.output.values,
         ]
     if loihi_datasets(datasets):
-        families["loihi"] = [rules.plot_loihi.output.loihi, rules.plot_loihi.output.section_values]
+        families["loihi"] = [rules.plot_loihi.output.loihi, rules.collect_loihi_values.output.values]
     if tuning_targets(datasets):  # the ablation section, where a record is built
         families["pareto"] = [rules.plot_pareto.output.pareto]
     return families
@@ -345,6 +345,22 @@ def loihi_datasets(datasets=None):
 def loihi_models():
     """Models run on Loihi (BEAM-Net and the rate-coded SNN), where they are part of the run."""
     return [m for m in config["loihi"].get("models", ["beam_net"]) if m in config["models"]]
+
+
+def loihi_runs():
+    """One record per Loihi run (dataset, model, seed and its per-sample predictions): what the
+    Loihi notebook reads, so that it never parses paths."""
+    seed = config["loihi"]["seed"]
+    return [
+        {
+            "dataset": dataset,
+            "model": model,
+            "seed": seed,
+            "predictions": f"results/loihi/{dataset}/{model}/seed={seed}/predictions.parquet",
+        }
+        for dataset in loihi_datasets()
+        for model in loihi_models()
+    ]
 
 
 def loihi_paths(name):

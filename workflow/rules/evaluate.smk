@@ -50,6 +50,7 @@ rule summarise_results:
         uncertainty_quality_csv="results/tables/uncertainty_quality.csv",
         training_targets="results/tables/training_targets.csv",
         training_targets_parquet="results/tables/training_targets.parquet",
+        reliability="results/tables/reliability.parquet",
     log:
         "logs/summarise_results.log",
     benchmark:

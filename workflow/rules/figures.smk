@@ -89,6 +89,7 @@ rule plot_comparison:
 rule plot_calibration:
     input:
         notebook=workflow_path("notebooks/calibration.ipynb"),
+        reliability=rules.summarise_results.output.reliability,
         predictions=lambda wildcards: prediction_paths(),
         code=FIGURE_CODE,
     output:
@@ -115,7 +116,10 @@ rule plot_calibration:
         runtime=10,
     params:
         parameters=lambda wildcards, input, output: papermill_parameters(
-            output_dir=figure_folder(output), predictions=input.predictions, ece_bins=config["evaluate"]["ece_bins"]
+            output_dir=figure_folder(output),
+            reliability=input.reliability,
+            predictions=input.predictions,
+            ece_bins=config["evaluate"]["ece_bins"],
         ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
@@ -153,15 +157,12 @@ rule plot_sparsity:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
 
 
-# Optional families: their notebooks also write the section's named values (results/paper/values/
-# {family}.json, see beamnet.paper.write_section_values), registered with the figures so that
-# render_paper depends on them.
+# Optional families; their sections' named values come from the paper stage (paper.smk).
 rule plot_energy_scaling:
     input:
         notebook=workflow_path("notebooks/energy_scaling.ipynb"),
         sweep="results/energy/sweep.parquet",
         crossings="results/energy/crossings.parquet",
-        summary="results/tables/summary.parquet",
         code=FIGURE_CODE,
     output:
         notebook="results/notebooks/energy_scaling.ipynb",
@@ -171,7 +172,6 @@ rule plot_energy_scaling:
             category="Energy efficiency",
         ),
         pdf="results/figures/energy_scaling.pdf",
-        section_values="results/paper/values/energy_scaling.json",
     log:
         "logs/notebooks/energy_scaling.log",
     benchmark:
@@ -186,10 +186,7 @@ rule plot_energy_scaling:
             output_dir=figure_folder(output),
             sweep=input.sweep,
             crossings=input.crossings,
-            summary=input.summary,
             lif_steps=config["model"]["beam_net"]["lif_steps"],
-            n_patterns=config["model"]["beam_net"]["n_patterns"],
-            values_out=output.section_values,
         ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"
@@ -199,13 +196,12 @@ rule plot_loihi:
     input:
         notebook=workflow_path("notebooks/loihi.ipynb"),
         summary="results/loihi/summary.parquet",
-        predictions=lambda wildcards: loihi_paths("predictions.parquet"),
+        predictions=lambda wildcards: [run["predictions"] for run in loihi_runs()],
         code=FIGURE_CODE,
     output:
         notebook="results/notebooks/loihi.ipynb",
         loihi=report("results/figures/loihi.png", caption="../../paper/captions/loihi.rst", category="Loihi runs"),
         pdf="results/figures/loihi.pdf",
-        section_values="results/paper/values/loihi.json",
     log:
         "logs/notebooks/loihi.log",
     benchmark:
@@ -219,9 +215,8 @@ rule plot_loihi:
         parameters=lambda wildcards, input, output: papermill_parameters(
             output_dir=figure_folder(output),
             summary=input.summary,
-            predictions=input.predictions,
+            runs=loihi_runs(),
             agreement_floor=config["loihi"]["agreement_floor"],
-            values_out=output.section_values,
         ),
     shell:
         "papermill {input.notebook} {output.notebook} -k beamnet -y {params.parameters:q} > {log} 2>&1"

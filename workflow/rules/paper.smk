@@ -63,6 +63,52 @@ rule collect_paper_values:
         " {params.tuning_dir} > {log} 2>&1"
 
 
+# Named values of the optional sections (results/paper/values/{family}.json; render_paper merges them).
+rule collect_energy_values:
+    input:
+        sweep="results/energy/sweep.parquet",
+        crossings="results/energy/crossings.parquet",
+        summary="results/tables/summary.parquet",
+        code=source_files("paper.py", "energy.py"),
+    output:
+        values="results/paper/values/energy_scaling.json",
+    log:
+        "logs/paper/collect_energy_values.log",
+    benchmark:
+        "benchmarks/rules/collect_energy_values.tsv"
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=memory_mb(1000),
+        runtime=5,
+    params:
+        lif_steps=config["model"]["beam_net"]["lif_steps"],
+        n_patterns=config["model"]["beam_net"]["n_patterns"],
+    shell:
+        "python -m beamnet section-values energy_scaling --sweep {input.sweep} --crossings {input.crossings}"
+        " --summary {input.summary} --lif-steps {params.lif_steps} --n-patterns {params.n_patterns}"
+        " --output {output.values} > {log} 2>&1"
+
+
+rule collect_loihi_values:
+    input:
+        summary="results/loihi/summary.parquet",
+        code=source_files("paper.py", "energy.py"),
+    output:
+        values="results/paper/values/loihi.json",
+    log:
+        "logs/paper/collect_loihi_values.log",
+    benchmark:
+        "benchmarks/rules/collect_loihi_values.tsv"
+    conda:
+        "../../envs/paper.yaml"
+    resources:
+        mem_mb=memory_mb(1000),
+        runtime=5,
+    shell:
+        "python -m beamnet section-values loihi --summary {input.summary} --output {output.values} > {log} 2>&1"
+
+
 rule render_paper:
     input:
         source=workflow_path("paper/report.qmd"),
