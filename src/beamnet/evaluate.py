@@ -60,9 +60,7 @@ from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
 from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.models.encoder import EncodedSplit, load_cache, model_view
 from beamnet.provenance import provenance_json
-from beamnet.train import CHECKPOINT_FORMAT, model_inputs, seed_everything
-
-EVAL_BATCH = 256
+from beamnet.train import CHECKPOINT_FORMAT, EVAL_BATCH, model_inputs, seed_everything
 
 
 def entropy(probabilities: torch.Tensor) -> torch.Tensor:
