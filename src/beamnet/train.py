@@ -517,6 +517,68 @@ def fit_model(
     return FittedModel(run.model, run.history, run.wall_times, selected_epoch, calibration)
 
 
+def checkpoint_payload(
+    config: Mapping[str, Any],
+    dataset: str,
+    model_name: str,
+    seed: int,
+    train_data: EncodedSplit,
+    val_data: EncodedSplit,
+    fitted: FittedModel,
+    threads: int,
+) -> dict[str, Any]:
+    """What a checkpoint holds (tensors and plain types only): weights, history, configuration,
+    selected epoch, the calibration map with the calibrated model's mean-field pass on val (the
+    map itself is fitted to the sampled predictive), and provenance."""
+    train_settings = config["train"]
+    calibrated = evaluate_split(
+        fitted.model,
+        val_data,
+        train_settings,
+        kl_weight_at(int(train_settings["epochs"]) - 1, train_settings),
+        EVAL_BATCH,
+        int(config["evaluate"]["ece_bins"]),
+    )
+    calibration = fitted.calibration
+    log.info(
+        "calibration scale %.4g power %.3g; mean-field pass on val: loss %.4f acc %.4f ece %.4f",
+        calibration["scale"],
+        calibration["power"],
+        calibrated["loss"],
+        calibrated["accuracy"],
+        calibrated["ece"],
+    )
+    return {
+        "format_version": CHECKPOINT_FORMAT,
+        "dataset": dataset,
+        "model": model_name,
+        "seed": seed,
+        "encoding": train_data.encoding,
+        "n_inputs": train_data.n_inputs,
+        "n_classes": N_CLASSES,
+        "input_shape": list(train_data.input_shape),
+        "parameter_count": count_parameters(fitted.model),
+        "state_dict": fitted.model.state_dict(),
+        "history": _canonical(fitted.history),
+        "config": _canonical(config),
+        "selected_epoch": fitted.selected_epoch,
+        "calibration": {
+            **calibration,
+            "mean_field_val_ece": calibrated["ece"],
+            "mean_field_val_accuracy": calibrated["accuracy"],
+            "mean_field_val_loss": calibrated["loss"],
+        },
+        "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
+    }
+
+
+def history_table(fitted: FittedModel) -> pl.DataFrame:
+    """The per-epoch history as written beside the checkpoint: wall time and the selected epoch marked."""
+    return pl.DataFrame(fitted.history).with_columns(
+        pl.Series("wall_time_s", fitted.wall_times), (pl.col("epoch") == fitted.selected_epoch).alias("selected")
+    )
+
+
 def train_model(
     config: Mapping[str, Any],
     dataset: str,
@@ -531,6 +593,11 @@ def train_model(
     mlflow_store: Path | None = None,
 ) -> None:
     """Train ``model_name`` on ``dataset`` with ``seed``; write the checkpoint and history.
+
+    The steps: load the caches and take the model's view of them, fit (:func:`fit_model`:
+    start or resume, epochs, selection, calibration), assemble the checkpoint
+    (:func:`checkpoint_payload`), write it and the history together (atomically), then log the
+    run where tracking is on.
 
     Parameters
     ----------
@@ -551,53 +618,10 @@ def train_model(
     fitted = fit_model(config, dataset, model_name, seed, train_data, val_data, threads, resume, stop_after_epochs)
     if fitted is None:
         return
-    train_settings = config["train"]
-    calibrated = evaluate_split(
-        fitted.model,
-        val_data,
-        train_settings,
-        kl_weight_at(int(train_settings["epochs"]) - 1, train_settings),
-        EVAL_BATCH,
-        int(config["evaluate"]["ece_bins"]),
-    )
-    calibration = fitted.calibration
-    log.info(
-        "calibration scale %.4g power %.3g; mean-field pass on val: loss %.4f acc %.4f ece %.4f",
-        calibration["scale"],
-        calibration["power"],
-        calibrated["loss"],
-        calibrated["accuracy"],
-        calibrated["ece"],
-    )
-    payload = {
-        "format_version": CHECKPOINT_FORMAT,
-        "dataset": dataset,
-        "model": model_name,
-        "seed": seed,
-        "encoding": train_data.encoding,
-        "n_inputs": train_data.n_inputs,
-        "n_classes": N_CLASSES,
-        "input_shape": list(train_data.input_shape),
-        "parameter_count": count_parameters(fitted.model),
-        "state_dict": fitted.model.state_dict(),
-        "history": _canonical(fitted.history),
-        "config": _canonical(config),
-        "selected_epoch": fitted.selected_epoch,
-        # the calibrated model's mean-field pass on val (the map itself is fitted to the sampled predictive)
-        "calibration": {
-            **calibration,
-            "mean_field_val_ece": calibrated["ece"],
-            "mean_field_val_accuracy": calibrated["accuracy"],
-            "mean_field_val_loss": calibrated["loss"],
-        },
-        "provenance": provenance(config, dataset=dataset, model=model_name, seed=seed, threads=threads),
-    }
-    table = pl.DataFrame(fitted.history).with_columns(
-        pl.Series("wall_time_s", fitted.wall_times), (pl.col("epoch") == fitted.selected_epoch).alias("selected")
-    )
+    payload = checkpoint_payload(config, dataset, model_name, seed, train_data, val_data, fitted, threads)
     with atomic_paths(checkpoint, history_path) as (ckpt_temp, history_temp):
         ckpt_temp.write_bytes(torch_bytes(payload))
-        table.write_csv(history_temp)
+        history_table(fitted).write_csv(history_temp)
     resume.unlink(missing_ok=True)
     if mlflow_store is not None:
         from beamnet.tracking import log_training_run
