@@ -47,6 +47,7 @@ include: "workflow/rules/paper.smk"
 # Small aggregate, plot and paper steps run in the main Snakemake process, not as cluster jobs.
 localrules:
     all,
+    download_nmnist,
     tune,
     summarise_results,
     build_catalog,

@@ -43,6 +43,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     log.info("prepared %s -> %s, %s", args.dataset, args.manifest, args.output)
 
 
+def cmd_download_nmnist(args: argparse.Namespace) -> None:
+    from beamnet.data.download import fetch_nmnist
+
+    root = fetch_nmnist(args.download_dir, Path(args.output), offline=args.offline)
+    log.info("N-MNIST archives verified and extracted under %s -> %s", root, args.output)
+
+
 def cmd_raw_manifest(args: argparse.Namespace) -> None:
     from beamnet.data.raw_manifest import nmnist_raw_files, write_raw_manifest
 
@@ -261,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digits-images", help="digits_saccade only: the digits images.npz")
     p.add_argument("--raw-manifest", help="nmnist only: the raw-manifest step's checksums of the recordings")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("download-nmnist", help="fetch, verify and extract N-MNIST's archives (tonic)")
+    p.add_argument("--download-dir", required=True, help="data.nmnist.download_dir: the archives go to <it>/NMNIST")
+    p.add_argument("--output", required=True, help="the marker JSON to write once both splits are extracted")
+    p.add_argument(
+        "--offline", action="store_true", help="never use the network: the archives must already be in the folder"
+    )
+    p.set_defaults(func=cmd_download_nmnist)
 
     p = sub.add_parser("raw-manifest", help="N-MNIST recordings -> size and SHA-256 of each (CSV)")
     p.add_argument("--root", required=True, help="the N-MNIST root (Train/ and Test/)")

@@ -21,6 +21,8 @@ from beamnet.config import (
     tuning_view,
 )
 from beamnet.config import model_encoding as beamnet_model_encoding
+from beamnet.data.download import MARKER as NMNIST_DOWNLOAD_MARKER
+from beamnet.data.download import download_root
 from beamnet.data.nmnist import has_nmnist_layout, nmnist_available
 
 # The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
@@ -119,17 +121,31 @@ def source_files(*modules):
     return [str(SRC / module) for module in modules]
 
 
+def nmnist_downloads():
+    """Whether the recordings come from the download step: download on and data.nmnist.root
+    without them."""
+    nmnist = config["data"]["nmnist"]
+    return bool(nmnist["download"]) and not has_nmnist_layout(nmnist["root"])
+
+
+def nmnist_root():
+    """The folder prepare reads: data.nmnist.root, or the download step's folder."""
+    nmnist = config["data"]["nmnist"]
+    return str(download_root(nmnist["download_dir"])) if nmnist_downloads() else nmnist["root"]
+
+
 def nmnist_recordings():
-    """The recordings under data.nmnist.root (none where the root lacks them and prepare downloads)."""
+    """The recordings under the N-MNIST root, as the checksum step's inputs (none where the root
+    lacks them, as before the download step has run)."""
     from beamnet.data.raw_manifest import nmnist_raw_files
 
-    root = config["data"]["nmnist"]["root"]
+    root = nmnist_root()
     return [str(path) for path in nmnist_raw_files(root)] if has_nmnist_layout(root) else []
 
 
-def nmnist_raw_manifest(wildcards):
-    """prepare_nmnist's checksum manifest of the recordings, where they sit under a root."""
-    return {"raw_manifest": rules.checksum_nmnist.output[0]} if nmnist_recordings() else {}
+def nmnist_download_marker(wildcards):
+    """The download step's marker, where the checksum step waits for it."""
+    return {"download": rules.download_nmnist.output.marker} if nmnist_downloads() else {}
 
 
 def dataset_available(dataset):

@@ -48,8 +48,30 @@ rule prepare_digits_saccade:
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
 
 
+rule download_nmnist:
+    output:
+        marker=str(download_root(config["data"]["nmnist"]["download_dir"]) / NMNIST_DOWNLOAD_MARKER),
+    input:
+        code=source_files("data/download.py"),
+    log:
+        "logs/prepare/download_nmnist.log",
+    benchmark:
+        "benchmarks/rules/prepare/download_nmnist.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=memory_mb(1000),
+        runtime=120,
+    params:
+        download_dir=config["data"]["nmnist"]["download_dir"],
+    shell:
+        "python -m beamnet download-nmnist --download-dir {params.download_dir:q} --output {output.marker:q}"
+        " > {log} 2>&1"
+
+
 rule checksum_nmnist:
     input:
+        unpack(nmnist_download_marker),
         recordings=lambda wildcards: nmnist_recordings(),
         code=source_files("data/raw_manifest.py"),
     output:
@@ -64,14 +86,14 @@ rule checksum_nmnist:
         mem_mb=memory_mb(1000),
         runtime=30,
     params:
-        root=config["data"]["nmnist"]["root"],
+        root=nmnist_root(),
     shell:
         "python -m beamnet raw-manifest --root {params.root:q} --output {output} > {log} 2>&1"
 
 
 rule prepare_nmnist:
     input:
-        unpack(nmnist_raw_manifest),
+        raw_manifest=rules.checksum_nmnist.output[0],
         code=source_files("data/nmnist.py", "data/prepare.py", "data/events.py", "data/raw_manifest.py"),
     output:
         manifest="results/datasets/nmnist/manifest.csv",
@@ -87,9 +109,6 @@ rule prepare_nmnist:
         runtime=120,
     params:
         cfg=step_config("data"),
-        raw_manifest=lambda wildcards, input: (
-            f"--raw-manifest {input.raw_manifest}" if "raw_manifest" in input.keys() else ""
-        ),
     shell:
-        "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q} {params.raw_manifest}"
+        "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q} --raw-manifest {input.raw_manifest}"
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"

@@ -4,7 +4,8 @@ The recordings live under a root folder in the dataset's own layout, ``Train/<di
 ``Test/<digit>/*.bin``; each event is 5 bytes (x, y, polarity, 23-bit microsecond timestamp)
 and ``tonic.io.read_mnist_file`` decodes them. :class:`NMNISTFolder` is a tonic-style dataset
 over such a root that checks every file before trusting it. Where a root is absent and
-downloading is enabled, :func:`resolve_root` lets ``tonic.datasets.NMNIST`` fetch the dataset.
+downloading is enabled, :func:`resolve_root` points at the folder that the download step
+(beamnet.data.download, rule ``download_nmnist``) fills; reading never downloads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from beamnet.data.events import EVENT_DTYPE
 SENSOR_SIZE = (34, 34, 2)  # ATIS crop used by N-MNIST: width, height, polarities
 BYTES_PER_EVENT = 5
 FOLDERS = {"train": "Train", "test": "Test"}
+DOWNLOAD_FOLDER = "NMNIST"  # the download step's root under data.nmnist.download_dir (tonic's own name)
 N_CLASSES = 10
 _TONIC_DTYPE = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
 
@@ -106,29 +108,31 @@ class NMNISTFolder:
 
 
 def resolve_root(root: str | None, download: bool, download_dir: str | Path) -> Path:
-    """Return a folder with N-MNIST's ``Train``/``Test`` layout, downloading through tonic if allowed.
+    """Return a folder with N-MNIST's ``Train``/``Test`` layout: ``root`` where it has them, else
+    (``download`` on) the download step's folder ``download_dir``/NMNIST. Never downloads.
 
     Raises
     ------
     NMNISTDataError
-        If no root holds the data and ``download`` is false (or the download fails).
+        If no such folder exists, naming the config keys and the step that would fill it.
     """
     if has_nmnist_layout(root):
         return Path(root)
-    if not download:
+    fetched = Path(download_dir) / DOWNLOAD_FOLDER
+    if download and has_nmnist_layout(fetched):
+        return fetched
+    if download:
         raise NMNISTDataError(
-            f"N-MNIST root '{root}' (config key data.nmnist.root) holds no Train/ and Test/ folders "
-            "and data.nmnist.download is false: point the root at an extracted N-MNIST copy or "
-            "set data.nmnist.download: true on a machine with internet access"
+            f"N-MNIST root '{root}' (config key data.nmnist.root) holds no Train/ and Test/ folders and "
+            f"the download folder '{fetched}' (data.nmnist.download_dir) has not been filled: run the "
+            "download step first (`snakemake download_nmnist`, where the network is reachable); "
+            "reading never downloads"
         )
-    from tonic.datasets import NMNIST
-
-    try:
-        NMNIST(save_to=str(download_dir), train=True)
-        NMNIST(save_to=str(download_dir), train=False)
-    except Exception as err:  # network and archive errors differ across tonic versions
-        raise NMNISTDataError(f"downloading N-MNIST through tonic into '{download_dir}' failed: {err}") from err
-    return Path(download_dir) / "NMNIST"
+    raise NMNISTDataError(
+        f"N-MNIST root '{root}' (config key data.nmnist.root) holds no Train/ and Test/ folders "
+        "and data.nmnist.download is false: point the root at an extracted N-MNIST copy or "
+        "set data.nmnist.download: true and run the download step where the network is reachable"
+    )
 
 
 def has_nmnist_layout(root: str | Path | None) -> bool:
