@@ -49,10 +49,10 @@ rule prepare_digits_saccade:
 
 
 rule download_nmnist:
-    output:
-        marker=str(download_root(config["data"]["nmnist"]["download_dir"]) / NMNIST_DOWNLOAD_MARKER),
     input:
         code=source_files("data/download.py"),
+    output:
+        marker=str(download_root(config["data"]["nmnist"]["download_dir"]) / NMNIST_DOWNLOAD_MARKER),
     log:
         "logs/prepare/download_nmnist.log",
     benchmark:
@@ -63,7 +63,7 @@ rule download_nmnist:
         mem_mb=memory_mb(1000),
         runtime=120,
     params:
-        download_dir=config["data"]["nmnist"]["download_dir"],
+        download_dir=lambda wildcards, output: str(Path(output.marker).parent.parent),
     shell:
         "python -m beamnet download-nmnist --download-dir {params.download_dir:q} --output {output.marker:q}"
         " > {log} 2>&1"
