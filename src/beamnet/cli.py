@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from beamnet.config import DATASETS, MODELS, ConfigError, config_from_json, load_config
+from beamnet.progress import LOG_LEVELS, configure_logging
 
 log = logging.getLogger("beamnet")
 
@@ -243,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="beamnet", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("BEAMNET_LOG_LEVEL", "INFO"),
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="log lines at or above this level (default INFO, or $BEAMNET_LOG_LEVEL); above INFO hides progress bars",
+    )
     sub = parser.add_subparsers(dest="step", required=True)
 
     def add_config(p: argparse.ArgumentParser) -> None:
@@ -411,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="[beamnet] %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
     try:
         args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:

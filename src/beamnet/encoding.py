@@ -35,6 +35,7 @@ from beamnet.config import EVENT_DATASETS, SPLITS, encodings_for
 from beamnet.data.events import EventArchive
 from beamnet.data.prepare import read_manifest
 from beamnet.io import save_many_npz_atomic
+from beamnet.progress import progress
 from beamnet.provenance import provenance_json
 
 MICROSECONDS_PER_MS = 1000.0
@@ -203,7 +204,10 @@ def encode_dataset(
     for split_index, split in enumerate(SPLITS):
         members = np.flatnonzero(split_of == split)
         rng = np.random.default_rng([config["data"]["split_seed"], split_index])
-        block = _encode_block(kind, encoding, (get_sample(i) for i in members), settings, sensor_size, rng)
+        samples = progress(
+            (get_sample(i) for i in members), f"encode {dataset} {encoding} {split}", len(members), "sample"
+        )
+        block = _encode_block(kind, encoding, samples, settings, sensor_size, rng)
         first = next(iter(block.values()))
         input_shape = block.pop("input_shape_rate", np.array(first.shape[1:]))
         if "spike_times" in block:

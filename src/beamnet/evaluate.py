@@ -59,6 +59,7 @@ from beamnet.models.beam_net import BEAMNet, loop_enabled
 from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
 from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.models.encoder import EncodedSplit, load_cache, model_view
+from beamnet.progress import progress
 from beamnet.provenance import provenance_json
 from beamnet.train import CHECKPOINT_FORMAT, EVAL_BATCH, model_inputs, seed_everything
 
@@ -229,7 +230,8 @@ def predict(
     ``settle_cap``, BEAM-Net's iterations to settle under that cap too (Thm. 3.6)."""
     generator = torch.Generator().manual_seed(seed)
     parts: list[dict[str, torch.Tensor]] = []
-    for start in range(0, len(data), EVAL_BATCH):
+    starts = range(0, len(data), EVAL_BATCH)
+    for start in progress(starts, f"evaluate {type(model).__name__}", len(starts), "batch"):
         index = torch.arange(start, min(start + EVAL_BATCH, len(data)))
         inputs = model_inputs(model, data, index)
         parts.append(

@@ -38,6 +38,7 @@ from beamnet.metrics import accuracy, expected_calibration_error
 from beamnet.models import build_model, count_parameters
 from beamnet.models.beam_net import BEAMNet
 from beamnet.models.encoder import EncodedSplit, load_cache, model_view, select_samples
+from beamnet.progress import progress
 from beamnet.provenance import provenance
 
 log = logging.getLogger("beamnet.train")
@@ -480,7 +481,7 @@ def fit_model(
         restore_run(run, resume, digest, seed, model_name)
     what = f"{model_name} on {dataset}, seed {seed}"
     first_epoch = run.next_epoch
-    for epoch in range(first_epoch, epochs):
+    for epoch in progress(range(first_epoch, epochs), f"train {what}", epochs - first_epoch, "epoch"):
         if stop_after_epochs is not None and epoch - first_epoch >= stop_after_epochs:
             log.info("stopping after %d epochs as asked; resume state in %s", stop_after_epochs, resume)
             return None

@@ -22,6 +22,7 @@ from beamnet.data.raw_manifest import check_against_manifest, manifest_sha256
 from beamnet.data.saccade import simulate_saccade_events
 from beamnet.data.splits import stratified_split
 from beamnet.io import atomic_paths, write_npz
+from beamnet.progress import progress
 from beamnet.provenance import provenance_json
 
 MANIFEST_COLUMNS = ("sample_id", "label", "split", "source")
@@ -120,7 +121,13 @@ def prepare_nmnist(
     files = train.files + test.files
     labels = np.concatenate([train_labels, np.asarray(test.targets)]).astype(np.int64)
     splits = np.concatenate([train_splits, np.full(len(test), "test")])
-    streams = [events for dataset in (train, test) for events, _ in (dataset[i] for i in range(len(dataset)))]
+    streams = [
+        events
+        for dataset, name in ((train, "train"), (test, "test"))
+        for events, _ in progress(
+            (dataset[i] for i in range(len(dataset))), f"read N-MNIST {name}", len(dataset), "recording"
+        )
+    ]
     ids = np.arange(len(files), dtype=np.int64)
     manifest = pl.DataFrame(
         {"sample_id": ids, "label": labels, "split": splits, "source": [str(Path(f).relative_to(root)) for f in files]}

@@ -71,6 +71,20 @@ from beamnet.loihi.rate_snn import (
 REPORT_PROJECTION_NJ = (5.0, 7.0)  # the BEAM-Net README's projected Loihi energy per inference
 
 
+def report_chunk(done: int, total: int, began: float) -> None:
+    """One timestamped progress line per chunk (samples done, rate, ETA) on stderr, the job's log;
+    the lava environment has no tqdm, so the standard library writes it."""
+    elapsed = time.perf_counter() - began
+    rate = done / elapsed if elapsed > 0 else float("inf")
+    eta = (total - done) / rate if rate > 0 else float("nan")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(
+        f"{stamp} [run_lava] INFO {done}/{total} samples ({rate:.2f} samples/s, ETA {eta:.0f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def load_inputs(path: Path, net: dict) -> dict[str, np.ndarray]:
     with np.load(path) as archive:
         inputs = {key: archive[key] for key in archive.files}
@@ -215,7 +229,10 @@ def beam_net_rows(
     pattern_fanout = (n - 1) + 1 + np.count_nonzero(net["readout_mant"], axis=0)
     per, steps = period(net), net["lif_steps"]
     rows, mismatches, overflow = [], 0, 0
+    began = time.perf_counter()
     for start in range(0, samples, chunk_samples):
+        if start:
+            report_chunk(start, samples, began)
         chunk = all_lines[start : start + chunk_samples]
         lava_out = build_and_run(net, chunk) if use_lava else None
         for c, lines in enumerate(chunk):
@@ -373,7 +390,10 @@ def rate_snn_rows(
     events = [sample_events(inputs["offsets"], inputs["input_index"], inputs["step_index"], s) for s in range(samples)]
     per, steps = rate_period(net), net["steps"]
     rows, mismatches, overflow = [], 0, 0
+    began = time.perf_counter()
     for start in range(0, samples, chunk_samples):
+        if start:
+            report_chunk(start, samples, began)
         chunk = events[start : start + chunk_samples]
         lava_out = build_and_run_rate_snn(net, chunk) if use_lava else None
         for c, (spike_steps, spike_inputs) in enumerate(chunk):
