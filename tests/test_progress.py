@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import subprocess
 import sys
@@ -46,4 +45,3 @@ def test_cli_lines_carry_timestamps_and_obey_log_level(tmp_path, nmnist_root) ->
     assert quiet.stderr == ""
     refused = subprocess.run([*command, "--log-level", "LOUD", *step], capture_output=True, text=True)
     assert refused.returncode == 2 and "--log-level" in refused.stderr
-

@@ -200,6 +200,7 @@ def encode_dataset(
             f"manifest '{manifest_path}' lists {len(split_of)} samples but "
             f"'{source}' holds {len(labels)}: rebuild them together"
         )
+    n_classes = int(labels.max()) + 1  # the dataset's class count, the same in each of its caches
     payloads = []
     for split_index, split in enumerate(SPLITS):
         members = np.flatnonzero(split_of == split)
@@ -216,6 +217,7 @@ def encode_dataset(
             block
             | {
                 "labels": labels[members].astype(np.int64),
+                "n_classes": np.array(n_classes),
                 "sample_ids": ids[members].astype(np.int64),
                 "input_shape": np.asarray(input_shape, dtype=np.int64),
                 "dataset": np.array(dataset),

@@ -54,7 +54,6 @@ from beamnet.energy import (
 from beamnet.io import atomic_paths
 
 log = logging.getLogger("beamnet.energy_sweep")
-N_CLASSES = 10
 BEAM_PLATFORMS = ("loihi", "cmos45_fp32", "cmos45_int8")
 # (model label, platform, dense) of the baselines every BEAM-Net row is compared with: the ANN-MLP
 # with its measured input sparsity, and the dense ANN beside it
@@ -119,13 +118,13 @@ def sweep_point(
     seed_everything(seed, threads)
     labels = data.labels.numpy()
     n_active = data.active.sum(1).numpy().astype(np.float64)
-    n_inputs = data.n_inputs
-    hidden = matched_hidden_width(beam_net_parameter_count(n_inputs, N_CLASSES, n_patterns), n_inputs, N_CLASSES)
-    ann_words = ann_parameter_words(n_inputs, hidden, N_CLASSES)
+    n_inputs, n_classes = data.n_inputs, data.n_classes
+    hidden = matched_hidden_width(beam_net_parameter_count(n_inputs, n_classes, n_patterns), n_inputs, n_classes)
+    ann_words = ann_parameter_words(n_inputs, hidden, n_classes)
     nonzero_inputs = (data.intensity != 0).sum(1).numpy().astype(np.float64)
-    ann_measured = ann_counts(nonzero_inputs, np.full_like(nonzero_inputs, float(hidden)), hidden, N_CLASSES)
-    ann_dense = ann_dense_counts(n_inputs, hidden, N_CLASSES)
-    beam_words = beam_net_parameter_words(n_inputs, n_patterns, N_CLASSES)
+    ann_measured = ann_counts(nonzero_inputs, np.full_like(nonzero_inputs, float(hidden)), hidden, n_classes)
+    ann_dense = ann_dense_counts(n_inputs, hidden, n_classes)
+    beam_words = beam_net_parameter_words(n_inputs, n_patterns, n_classes)
     rows: list[dict[str, Any]] = []
     base = {
         "dataset": dataset,
@@ -144,7 +143,7 @@ def sweep_point(
         native = native_energy_nj("beam_net", counts, float(n_inputs * n_patterns))
         cmos_counts = {
             **counts,
-            "memory_reads": beam_net_memory_reads(n_active, n_patterns, counts["spikes"], N_CLASSES)
+            "memory_reads": beam_net_memory_reads(n_active, n_patterns, counts["spikes"], n_classes)
             + loop_memory_reads(result["iterations"], n_active, n_patterns),
         }
         for platform in BEAM_PLATFORMS:

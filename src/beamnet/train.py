@@ -43,7 +43,6 @@ from beamnet.provenance import provenance
 
 log = logging.getLogger("beamnet.train")
 CHECKPOINT_FORMAT = 2  # 2: coincidence parameters stored input-major (D, N)
-N_CLASSES = 10
 EVAL_BATCH = 256  # samples per batch when scoring a split (no gradients)
 
 
@@ -291,7 +290,7 @@ def start_run(
     its cosine schedule over ``train.epochs``."""
     train_settings = config["train"]
     generator = seed_everything(seed, threads)
-    model = build_model(model_name, train_data.n_inputs, N_CLASSES, config, dataset)
+    model = build_model(model_name, train_data.n_inputs, train_data.n_classes, config, dataset)
     if isinstance(model, BEAMNet):
         model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels, generator)
     optimiser = torch.optim.Adam(
@@ -556,7 +555,7 @@ def checkpoint_payload(
         "seed": seed,
         "encoding": train_data.encoding,
         "n_inputs": train_data.n_inputs,
-        "n_classes": N_CLASSES,
+        "n_classes": train_data.n_classes,
         "input_shape": list(train_data.input_shape),
         "parameter_count": count_parameters(fitted.model),
         "state_dict": fitted.model.state_dict(),

@@ -51,6 +51,7 @@ class EncodedSplit:
     dataset: str
     t_ref_ms: float
     tau_ms: float = float("nan")  # Eq. 7's latency per unit intensity (latency and population caches)
+    n_classes: int = 0  # the dataset's class count (from its labels, the same in every split's cache)
 
     @property
     def n_inputs(self) -> int:
@@ -72,8 +73,11 @@ def load_cache(path: str | Path) -> EncodedSplit:
         t_ref, tau = float(archive["t_ref_ms"]), float(archive["tau_ms"])
         labels = torch.from_numpy(archive["labels"].astype(np.int64))
         ids = torch.from_numpy(archive["sample_ids"].astype(np.int64))
+        if "n_classes" not in archive.files:
+            raise ValueError(f"spike cache '{path}' has no 'n_classes' (written before it was recorded): re-encode it")
         common = dict(
             labels=labels,
+            n_classes=int(archive["n_classes"]),
             sample_ids=ids,
             encoding=encoding,
             t_ref_ms=t_ref,
