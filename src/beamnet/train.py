@@ -37,6 +37,7 @@ from beamnet.io import atomic_paths, load_torch_file, torch_bytes
 from beamnet.metrics import accuracy, expected_calibration_error
 from beamnet.models import build_model, count_parameters
 from beamnet.models.beam_net import BEAMNet
+from beamnet.models.device import model_device, resolve_device
 from beamnet.models.encoder import EncodedSplit, load_cache, model_view, select_samples
 from beamnet.progress import progress
 from beamnet.provenance import provenance
@@ -70,12 +71,13 @@ class BatchResult:
 
 
 def model_inputs(model: nn.Module, data: EncodedSplit, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The tensors ``model`` reads for the samples ``index``."""
+    """The tensors ``model`` reads for the samples ``index``, on the model's device."""
+    device = model_device(model)
     if isinstance(model, BEAMNet):
-        return data.spike_times[index], data.active[index]
+        return data.spike_times[index].to(device), data.active[index].to(device)
     if data.encoding == "rate" and data.spikes is not None and hasattr(model, "decay"):
-        return (data.spikes[index],)
-    return (data.intensity[index],)
+        return (data.spikes[index].to(device),)
+    return (data.intensity[index].to(device),)
 
 
 def run_batch(
@@ -87,7 +89,8 @@ def run_batch(
     stochastic: bool = False,
     generator: torch.Generator | None = None,
 ) -> BatchResult:
-    """Forward one batch and compute the training loss."""
+    """Forward one batch and compute the training loss (on the inputs' device)."""
+    labels = labels.to(inputs[0].device)
     if isinstance(model, BEAMNet):
         out = model(*inputs, stochastic=stochastic, generator=generator)
         loss = model.loss(out, labels, kl_weight, train_settings["sparsity_weight"], train_settings["sparsity_target"])
@@ -98,9 +101,10 @@ def run_batch(
     activity = (
         (counts / (model.hidden.out_features * inputs[0].shape[1])).mean(1)
         if counts is not None
-        else torch.zeros(len(labels))
+        else torch.zeros(len(labels), device=logits.device)
     )
-    return BatchResult(loss, torch.softmax(logits, 1), activity, torch.zeros(len(labels), dtype=torch.int64))
+    iterations = torch.zeros(len(labels), dtype=torch.int64, device=logits.device)
+    return BatchResult(loss, torch.softmax(logits, 1), activity, iterations)
 
 
 def parameter_groups(model: nn.Module, train_settings: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -139,9 +143,9 @@ def evaluate_split(
         index = torch.arange(start, min(start + batch_size, len(data)))
         result = run_batch(model, model_inputs(model, data, index), data.labels[index], train_settings, kl_weight)
         losses.append(float(result.loss) * len(index))
-        probs.append(result.probabilities)
-        activity.append(result.activity)
-        iterations.append(result.iterations.float())
+        probs.append(result.probabilities.cpu())
+        activity.append(result.activity.cpu())
+        iterations.append(result.iterations.float().cpu())
     probabilities = torch.cat(probs)
     return {
         "loss": sum(losses) / len(data),
@@ -293,6 +297,7 @@ def start_run(
     model = build_model(model_name, train_data.n_inputs, train_data.n_classes, config, dataset)
     if isinstance(model, BEAMNet):
         model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels, generator)
+    model.to(resolve_device(str(train_settings.get("device", "cpu"))))
     optimiser = torch.optim.Adam(
         parameter_groups(model, train_settings),
         lr=train_settings["learning_rate"],
@@ -440,7 +445,10 @@ def record_epoch(
 
 
 def select_epoch(run: TrainingRun, epochs: int) -> int:
-    """Load the best-validation epoch's weights where ``train.select_best_epoch`` kept one."""
+    """Load the best-validation epoch's weights where ``train.select_best_epoch`` kept one, and
+    bring the model back to the CPU (calibration and evaluation run there, with seeded CPU
+    generators, whichever device trained it)."""
+    run.model.cpu()
     if run.best is None:
         return epochs
     run.model.load_state_dict(run.best["state"])

@@ -75,8 +75,8 @@ class RateSNN(nn.Module):
         """Return logits (B, K) and hidden spike counts (B, H)."""
         batch, steps, _ = spikes.shape
         currents = self.hidden(spikes.to(self.hidden.weight.dtype))  # (B, T, H), one matmul
-        potential = torch.zeros(batch, currents.shape[-1])
-        readout = torch.zeros(batch, self.output.out_features)
+        potential = currents.new_zeros(batch, currents.shape[-1])
+        readout = currents.new_zeros(batch, self.output.out_features)
         readout_sum = torch.zeros_like(readout)
         counts = torch.zeros_like(potential)
         for step in range(steps):

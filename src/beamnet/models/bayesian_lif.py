@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from beamnet.models.device import tensor_path
+
 
 @dataclass
 class LIFOutput:
@@ -171,6 +173,8 @@ class BayesianLIF(nn.Module):
             Draw Bernoulli spikes (evaluation) instead of expected spikes (training).
         """
         leak = self.dt / self.tau_m
+        if not stochastic and tensor_path(current):
+            return self.simulate(current, False)  # the twin of the compiled pass (beamnet.models.device)
         if not stochastic:
             total = MeanFieldLIF.apply(current, self.steps, leak, self.theta, self.delta, self.w_inh)
             rates = total / self.steps

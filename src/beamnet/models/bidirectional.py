@@ -38,6 +38,8 @@ import numba
 import numpy as np
 import torch
 
+from beamnet.models.device import tensor_path
+
 
 @dataclass
 class LoopResult:
@@ -168,6 +170,10 @@ def predictive_coding_loop(
     Spike times (B, D) with mask (B, D), stored patterns t_ij (N, D). A sample that has settled
     keeps its times and repeats its last energy; silent inputs are never touched.
     """
+    if tensor_path(spike_times):  # the twin of the compiled loop (beamnet.models.device)
+        return predictive_coding_loop_reference(
+            spike_times.detach(), active, pattern_times.detach(), tau_c, beta, pull, max_iterations, tolerance
+        )
     times = spike_times.detach().contiguous()
     batch = times.shape[0]
     refined = torch.empty_like(times)
@@ -212,8 +218,8 @@ def predictive_coding_loop_reference(
     similarity = hopfield_similarity(times, active, pattern_times, tau_c, mask_term)
     posterior = torch.softmax(beta * similarity, dim=1)
     batch = times.shape[0]
-    iterations = torch.zeros(batch, dtype=torch.int64)
-    converged = torch.zeros(batch, dtype=torch.bool)
+    iterations = torch.zeros(batch, dtype=torch.int64, device=times.device)
+    converged = torch.zeros(batch, dtype=torch.bool, device=times.device)
     energies = [loop_energy(similarity, beta)]
     for _ in range(max_iterations):
         running = ~converged

@@ -28,10 +28,32 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from beamnet.models.device import tensor_path
+
 
 def coincidence_kernel(delta_t: torch.Tensor, tau_c: float) -> torch.Tensor:
     """Eq. 22: kappa(d) = exp(-d^2 / (2 tau_c^2)) (the definition the compiled sum is tested against)."""
     return torch.exp(-delta_t.square() / (2.0 * tau_c**2))
+
+
+def dense_coincidence(
+    spike_times: torch.Tensor,
+    active: torch.Tensor,
+    times_by_input: torch.Tensor,
+    weights_by_input: torch.Tensor,
+    tau_c: float,
+    chunk: int = 16,
+) -> torch.Tensor:
+    """Eqs. 21-22 in tensor operations, differentiable by autograd: the twin of
+    :class:`EventCoincidence` for CUDA (beamnet.models.device). S[b, j] = sum_i m_bi W[i, j]
+    kappa(t_bi - T[i, j]), over (chunk, D, N) blocks of samples to bound memory."""
+    mask = active.to(times_by_input.dtype)
+    parts = []
+    for start in range(0, spike_times.shape[0], chunk):
+        delta = spike_times[start : start + chunk, :, None].detach() - times_by_input[None]
+        kappa = coincidence_kernel(delta, tau_c) * mask[start : start + chunk, :, None]
+        parts.append((kappa * weights_by_input[None]).sum(1))
+    return torch.cat(parts) if parts else times_by_input.new_zeros(0, times_by_input.shape[1])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -200,9 +222,11 @@ class CoincidenceDetector(nn.Module):
         """S_j(xi) for a batch: spike times (B, D) in ms and active mask (B, D) -> (B, N).
 
         ``times_by_input`` is :meth:`times_by_input` when the caller has it already."""
-        sample, source = active.nonzero(as_tuple=True)  # the batch's input spikes
         if times_by_input is None:
             times_by_input = self.times_by_input()
+        if tensor_path(times_by_input):
+            return dense_coincidence(spike_times, active, times_by_input, self.weights, self.tau_c)
+        sample, source = active.nonzero(as_tuple=True)  # the batch's input spikes
         return EventCoincidence.apply(
             spike_times[sample, source].detach().contiguous(),
             sample,
