@@ -104,7 +104,7 @@ def test_notebooks_are_executed_copies_with_injected_parameters(paper_workflow: 
 
 
 def test_difference_cells_say_what_the_interval_resolves() -> None:
-    from beamnet.paper import _difference_cell
+    from beamnet.paper.tables import _difference_cell
 
     gain = {"d_mean": 0.012, "d_low": 0.003, "d_high": 0.021}
     assert _difference_cell(gain, "d", 100.0, 2, False) == "+1.20 [+0.30, +2.10] (better)"

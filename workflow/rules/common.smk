@@ -121,6 +121,10 @@ def source_files(*modules):
     return [str(SRC / module) for module in modules]
 
 
+# the manuscript package (src/beamnet/paper/): every module, so that editing one reruns its readers
+PAPER_CODE = tuple(f"paper/{module}.py" for module in ("__init__", "style", "tables", "values", "render"))
+
+
 def nmnist_downloads():
     """Whether the recordings come from the download step: download on and data.nmnist.root
     without them."""

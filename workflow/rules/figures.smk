@@ -3,7 +3,7 @@
 # results/notebooks/, each figure is written as PNG (manuscript, HTML report) and PDF.
 # Editing a notebook reruns that notebook and the paper, nothing upstream.
 
-FIGURE_CODE = source_files("paper.py", "summarise.py")
+FIGURE_CODE = source_files(*PAPER_CODE, "summarise.py")
 
 
 rule plot_training_dynamics:

@@ -1,6 +1,6 @@
 # Stage 7: the manuscript. Named values and Markdown tables from results/tables/ (no number typed
 # by hand), then paper/report.qmd -> paper/report.pdf through Quarto where it is on PATH, else
-# pandoc (pypandoc-binary) -> typst (PyPI) with paper/crossref.lua (src/beamnet/paper.py).
+# pandoc (pypandoc-binary) -> typst (PyPI) with paper/crossref.lua (src/beamnet/paper/).
 
 
 rule collect_paper_values:
@@ -13,7 +13,7 @@ rule collect_paper_values:
         prop_3_3="results/tables/prop_3_3_sweep.parquet",
         tuning=lambda wildcards: tuning_targets(active_datasets()),
         manifests=lambda wildcards: expand("results/datasets/{dataset}/manifest.csv", dataset=active_datasets()),
-        code=source_files("paper.py", "theory.py", "energy.py"),
+        code=source_files(*PAPER_CODE, "theory.py", "energy.py"),
     output:
         values="results/paper/values.json",
         tables=expand(
@@ -69,7 +69,7 @@ rule collect_energy_values:
         sweep="results/energy/sweep.parquet",
         crossings="results/energy/crossings.parquet",
         summary="results/tables/summary.parquet",
-        code=source_files("paper.py", "energy.py"),
+        code=source_files(*PAPER_CODE, "energy.py"),
     output:
         values="results/paper/values/energy_scaling.json",
     log:
@@ -93,7 +93,7 @@ rule collect_energy_values:
 rule collect_loihi_values:
     input:
         summary="results/loihi/summary.parquet",
-        code=source_files("paper.py", "energy.py"),
+        code=source_files(*PAPER_CODE, "energy.py"),
     output:
         values="results/paper/values/loihi.json",
     log:
@@ -118,7 +118,7 @@ rule render_paper:
         values=rules.collect_paper_values.output.values,
         tables=rules.collect_paper_values.output.tables,
         figures=lambda wildcards: paper_figures(),
-        code=source_files("paper.py"),
+        code=source_files(*PAPER_CODE),
     output:
         "paper/report.pdf",
     log:

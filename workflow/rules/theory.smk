@@ -28,7 +28,7 @@ rule plot_prop_3_3:
     input:
         notebook=workflow_path("notebooks/prop_3_3.ipynb"),
         sweep=rules.prop_3_3_sweep.output.table,
-        code=source_files("paper.py"),
+        code=source_files(*PAPER_CODE),
     output:
         notebook="results/notebooks/prop_3_3.ipynb",
         distance=report(

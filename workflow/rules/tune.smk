@@ -74,7 +74,7 @@ rule plot_pareto:
     input:
         notebook=workflow_path("notebooks/pareto.ipynb"),
         pareto=rules.record_tuning.output.pareto,
-        code=source_files("paper.py"),
+        code=source_files(*PAPER_CODE),
     output:
         notebook="results/notebooks/pareto.ipynb",
         pareto=report(
