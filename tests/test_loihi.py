@@ -107,7 +107,7 @@ def tiny_network(**changes):
 
 def test_quantisation_round_trip_within_one_step():
     """8-bit mixed-sign mantissas (even values) times 2**e reproduce the values within 2**e."""
-    from beamnet.loihi.export import _exp_for, quantise_even
+    from beamnet.loihi.quantise import _exp_for, quantise_even
 
     rng = np.random.default_rng(0)
     values = rng.normal(0.0, 3.0, size=10_000)

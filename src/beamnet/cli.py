@@ -458,11 +458,10 @@ def cmd_energy_tables(args: argparse.Namespace) -> None:
 
 
 def cmd_loihi_export(args: argparse.Namespace) -> None:
-    from beamnet.loihi.export import export_beam_net, export_rate_snn
+    from beamnet.loihi.export import EXPORTERS
 
     config = _config(args)
-    export = export_beam_net if args.model == "beam_net" else export_rate_snn
-    info = export(
+    info = EXPORTERS[args.model](
         config,
         args.dataset,
         args.seed,

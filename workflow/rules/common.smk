@@ -400,6 +400,8 @@ def loihi_export_inputs(wildcards):
         "test": cache_paths(wildcards.dataset, model_encoding(model, wildcards.dataset))[SPLITS.index("test")],
         "code": source_files(
             "loihi/export.py",
+            "loihi/quantise.py",
+            f"loihi/export_{model}.py",
             "loihi/fixed_point.py",
             "loihi/rate_snn.py",
             "evaluate.py",

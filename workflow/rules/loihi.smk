@@ -35,7 +35,14 @@ rule loihi_run:
         network="results/loihi/{dataset}/{model}/seed={seed}/network.npz",
         inputs="results/loihi/{dataset}/{model}/seed={seed}/inputs.npz",
         runner=source_files("loihi/run_lava.py"),
-        code=source_files("loihi/fixed_point.py", "loihi/rate_snn.py", "energy.py"),
+        code=source_files(
+            "loihi/fixed_point.py",
+            "loihi/rate_snn.py",
+            "loihi/lava_common.py",
+            "loihi/lava_beam_net.py",
+            "loihi/lava_rate_snn.py",
+            "energy.py",
+        ),
     output:
         predictions="results/loihi/{dataset}/{model}/seed={seed}/predictions.csv",
         summary="results/loihi/{dataset}/{model}/seed={seed}/summary.json",
