@@ -68,7 +68,15 @@ ENCODING_PATTERN = "|".join(IMAGE_ENCODINGS)
 MODEL_PATTERN = "|".join(MODELS)
 
 # The src/beamnet modules each model's training and evaluation really run.
-SHARED_MODEL_CODE = ["models/__init__.py", "models/encoder.py", "train.py", "augment.py", "metrics.py", "encoding.py"]
+SHARED_MODEL_CODE = [
+    "models/__init__.py",
+    "models/encoder.py",
+    "models/device.py",
+    "train.py",
+    "augment.py",
+    "metrics.py",
+    "encoding.py",
+]
 MODEL_CODE = {
     "beam_net": [
         "models/beam_net.py",
