@@ -215,7 +215,7 @@ rule plot_loihi:
         parameters=lambda wildcards, input, output: papermill_parameters(
             output_dir=figure_folder(output),
             summary=input.summary,
-            runs=loihi_runs(),
+            run_records=loihi_runs(),
             agreement_floor=config["loihi"]["agreement_floor"],
         ),
     shell:
