@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from beamnet.data.nmnist import DOWNLOAD_FOLDER, FOLDERS, NMNISTDataError, has_nmnist_layout
+from beamnet.data.nmnist import DOWNLOAD_FOLDER, FOLDERS, N_CLASSES, NMNISTDataError, has_nmnist_layout
 from beamnet.io import atomic_paths
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,11 @@ def _extract(archive: Archive, path: Path, folder: Path) -> None:
         except Exception as error:
             raise NMNISTDataError(f"N-MNIST archive '{path}' could not be extracted: {error}") from error
         found = [candidate for candidate in Path(scratch).rglob(archive.folder) if candidate.is_dir()]
-        digits = [str(digit) for digit in range(10)]
+        digits = [str(digit) for digit in range(N_CLASSES)]
         if not found or not all(any((found[0] / digit).glob("*.bin")) for digit in digits):
             raise NMNISTDataError(
-                f"N-MNIST archive '{path}' does not hold {archive.folder}/<digit>/*.bin for every digit 0-9"
+                f"N-MNIST archive '{path}' does not hold {archive.folder}/<digit>/*.bin "
+                f"for every digit 0-{N_CLASSES - 1}"
             )
         destination = folder / archive.folder
         if destination.exists():
