@@ -4,11 +4,14 @@ Outputs per dataset, under ``results/datasets/{dataset}/``:
 
 - ``manifest.csv``: sample_id, label, split (train/val/test), source;
 - ``images.npz`` (digits) or ``events.npz`` (event datasets), with provenance.
+
+Event datasets are written one recording at a time (beamnet.data.events.write_event_archive),
+so preparing N-MNIST's 70,000 recordings needs no more memory than preparing 800.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from beamnet.data.digits import load_digit_images
-from beamnet.data.events import pack_events
+from beamnet.data.events import write_event_archive
 from beamnet.data.nmnist import NMNISTFolder, resolve_root
 from beamnet.data.raw_manifest import check_against_manifest, manifest_sha256
 from beamnet.data.saccade import simulate_saccade_events
@@ -29,12 +32,17 @@ MANIFEST_COLUMNS = ("sample_id", "label", "split", "source")
 
 
 def _write_outputs(
-    manifest: pl.DataFrame, manifest_path: Path, arrays: dict[str, np.ndarray], arrays_path: Path
+    manifest: pl.DataFrame, manifest_path: Path, arrays_path: Path, write_arrays: Callable[[Path], object]
 ) -> None:
-    """Write the manifest and the arrays together: both appear, or neither does."""
+    """Write the manifest and (through ``write_arrays``) the archive together: both appear, or
+    neither does."""
     with atomic_paths(manifest_path, arrays_path) as (manifest_tmp, arrays_tmp):
         manifest.select(MANIFEST_COLUMNS).write_csv(manifest_tmp)
-        write_npz(arrays_tmp, arrays)
+        write_arrays(arrays_tmp)
+
+
+def _event_archive_writer(streams: Iterable[np.ndarray], arrays: Mapping[str, object]) -> Callable[[Path], int]:
+    return lambda path: write_event_archive(path, streams, arrays)
 
 
 def read_manifest(path: str | Path) -> pl.DataFrame:
@@ -60,17 +68,13 @@ def prepare_digits(config: Mapping[str, Any], manifest_path: Path, images_path: 
             "source": [f"sklearn.datasets.load_digits[{i}]" for i in ids],
         }
     )
-    _write_outputs(
-        manifest,
-        manifest_path,
-        {
-            "images": images,
-            "labels": labels,
-            "sample_ids": ids,
-            "provenance": np.array(provenance_json(config, dataset="digits")),
-        },
-        images_path,
-    )
+    arrays = {
+        "images": images,
+        "labels": labels,
+        "sample_ids": ids,
+        "provenance": np.array(provenance_json(config, dataset="digits")),
+    }
+    _write_outputs(manifest, manifest_path, images_path, lambda path: write_npz(path, arrays))
 
 
 def prepare_digits_saccade(
@@ -88,18 +92,13 @@ def prepare_digits_saccade(
             "list different samples: rebuild them together"
         )
     manifest = source_manifest.with_columns(pl.format("saccade-simulated {}", pl.col("source")).alias("source"))
-    _write_outputs(
-        manifest,
-        manifest_path,
-        pack_events(streams)
-        | {
-            "labels": labels,
-            "sample_ids": ids,
-            "sensor_size": np.array(sensor_size),
-            "provenance": np.array(provenance_json(config, dataset="digits_saccade")),
-        },
-        events_path,
-    )
+    arrays = {
+        "labels": labels,
+        "sample_ids": ids,
+        "sensor_size": np.array(sensor_size),
+        "provenance": np.array(provenance_json(config, dataset="digits_saccade")),
+    }
+    _write_outputs(manifest, manifest_path, events_path, _event_archive_writer(streams, arrays))
 
 
 def prepare_nmnist(
@@ -121,26 +120,21 @@ def prepare_nmnist(
     files = train.files + test.files
     labels = np.concatenate([train_labels, np.asarray(test.targets)]).astype(np.int64)
     splits = np.concatenate([train_splits, np.full(len(test), "test")])
-    streams = [
+    streams = (  # read lazily: one recording in memory at a time
         events
         for dataset, name in ((train, "train"), (test, "test"))
         for events, _ in progress(
             (dataset[i] for i in range(len(dataset))), f"read N-MNIST {name}", len(dataset), "recording"
         )
-    ]
+    )
     ids = np.arange(len(files), dtype=np.int64)
     manifest = pl.DataFrame(
         {"sample_id": ids, "label": labels, "split": splits, "source": [str(Path(f).relative_to(root)) for f in files]}
     )
-    _write_outputs(
-        manifest,
-        manifest_path,
-        pack_events(streams)
-        | {
-            "labels": labels,
-            "sample_ids": ids,
-            "sensor_size": np.array(NMNISTFolder.sensor_size),
-            "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root), **raw_digest)),
-        },
-        events_path,
-    )
+    arrays = {
+        "labels": labels,
+        "sample_ids": ids,
+        "sensor_size": np.array(NMNISTFolder.sensor_size),
+        "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root), **raw_digest)),
+    }
+    _write_outputs(manifest, manifest_path, events_path, _event_archive_writer(streams, arrays))
