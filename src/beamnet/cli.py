@@ -64,7 +64,13 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
     config = _config(args)
     encode_dataset(
-        config, args.dataset, args.encoding, Path(args.source), Path(args.manifest), [Path(p) for p in args.outputs]
+        config,
+        args.dataset,
+        args.encoding,
+        Path(args.source),
+        Path(args.manifest),
+        [Path(p) for p in args.outputs],
+        args.chunk_samples,
     )
     log.info("encoded %s/%s -> %s", args.dataset, args.encoding, ", ".join(args.outputs))
 
@@ -303,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=3,
         metavar=("TRAIN", "VAL", "TEST"),
         help="the train, val and test cache files (.npz) to write",
+    )
+    p.add_argument(
+        "--chunk-samples",
+        type=int,
+        default=256,
+        help="samples encoded per chunk (config streaming.chunk_samples): bounds memory, never changes the caches",
     )
     p.set_defaults(func=cmd_encode)
 

@@ -20,12 +20,15 @@ window divided by the sample's largest count).
 
 Caches are ``results/cache/{dataset}/{encoding}/{split}.npz``, plain NumPy (readable without
 torch, e.g. from the lava-nc environment), with labels, sample ids, the input shape, the coding
-constants and provenance.
+constants and provenance. They are written in chunks of samples, and their spike arrays are
+stored uncompressed so that training and evaluation read them a batch at a time
+(beamnet.io.open_npz_rows); neither step holds a whole split in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ import numpy as np
 from beamnet.config import EVENT_DATASETS, SPLITS, encodings_for
 from beamnet.data.events import EventArchive
 from beamnet.data.prepare import read_manifest
-from beamnet.io import save_many_npz_atomic
+from beamnet.io import NpzStreamWriter, atomic_paths
 from beamnet.progress import progress
 from beamnet.provenance import provenance_json
 
@@ -165,10 +168,55 @@ def _encode_block(
     }
 
 
+def _chunks(members: np.ndarray, chunk_samples: int) -> Iterable[np.ndarray]:
+    """``members`` in consecutive chunks of at most ``chunk_samples``."""
+    for start in range(0, len(members), chunk_samples):
+        yield members[start : start + chunk_samples]
+
+
+def encode_split(
+    writer: NpzStreamWriter,
+    kind: str,
+    encoding: str,
+    members: np.ndarray,
+    get_sample: Callable[[int], Any],
+    settings: Mapping[str, Any],
+    sensor_size: Sequence[int] | None,
+    rng: np.random.Generator,
+    chunk_samples: int,
+    label: str,
+) -> tuple[int, ...]:
+    """Encode the samples ``members`` chunk by chunk into ``writer``; returns the per-sample
+    input shape. The chunk size never changes the arrays written: every encoder is per sample,
+    and the Poisson draws consume one generator in sample order whatever the chunking."""
+    input_shape: tuple[int, ...] = ()
+    samples = progress((get_sample(int(i)) for i in members), label, len(members), "sample")
+    for chunk in _chunks(members, chunk_samples):
+        block = _encode_block(kind, encoding, itertools.islice(samples, len(chunk)), settings, sensor_size, rng)
+        first = next(iter(block.values()))
+        input_shape = tuple(int(v) for v in block.pop("input_shape_rate", np.array(first.shape[1:])))
+        if "spike_times" in block:
+            block = {k: v.reshape(len(chunk), -1) for k, v in block.items()}
+        if "n_inputs" in block:
+            writer.put("n_inputs", block.pop("n_inputs"))
+        for name, rows in block.items():
+            writer.append(name, rows)
+    return input_shape
+
+
 def encode_dataset(
-    config: Mapping[str, Any], dataset: str, encoding: str, source: Path, manifest_path: Path, outputs: Sequence[Path]
+    config: Mapping[str, Any],
+    dataset: str,
+    encoding: str,
+    source: Path,
+    manifest_path: Path,
+    outputs: Sequence[Path],
+    chunk_samples: int = 256,
 ) -> None:
     """Encode every split of ``dataset`` and write the three caches atomically (all or none).
+
+    Samples are read and encoded ``chunk_samples`` at a time and spooled to disk, so memory
+    does not grow with the dataset; the caches' bytes do not depend on ``chunk_samples``.
 
     Parameters
     ----------
@@ -176,12 +224,16 @@ def encode_dataset(
         ``images.npz`` (digits) or ``events.npz`` (event datasets) from the prepare step.
     outputs
         Cache paths for train, val and test, in that order.
+    chunk_samples
+        Samples per chunk (>= 1).
     """
     if encoding not in encodings_for(dataset):
         raise ValueError(
             f"encoding '{encoding}' is not available for dataset '{dataset}': "
             f"expected one of {list(encodings_for(dataset))}"
         )
+    if int(chunk_samples) < 1:
+        raise ValueError(f"chunk size {chunk_samples} (--chunk-samples): expected an integer >= 1")
     settings = config["encoding"]
     manifest = read_manifest(manifest_path)
     split_of = manifest["split"].to_numpy()
@@ -201,33 +253,39 @@ def encode_dataset(
             f"'{source}' holds {len(labels)}: rebuild them together"
         )
     n_classes = int(labels.max()) + 1  # the dataset's class count, the same in each of its caches
-    payloads = []
-    for split_index, split in enumerate(SPLITS):
-        members = np.flatnonzero(split_of == split)
-        rng = np.random.default_rng([config["data"]["split_seed"], split_index])
-        samples = progress(
-            (get_sample(i) for i in members), f"encode {dataset} {encoding} {split}", len(members), "sample"
-        )
-        block = _encode_block(kind, encoding, samples, settings, sensor_size, rng)
-        first = next(iter(block.values()))
-        input_shape = block.pop("input_shape_rate", np.array(first.shape[1:]))
-        if "spike_times" in block:
-            block = {k: v.reshape(len(members), -1) for k, v in block.items()}
-        payloads.append(
-            block
-            | {
-                "labels": labels[members].astype(np.int64),
-                "n_classes": np.array(n_classes),
-                "sample_ids": ids[members].astype(np.int64),
-                "input_shape": np.asarray(input_shape, dtype=np.int64),
-                "dataset": np.array(dataset),
-                "encoding": np.array(encoding),
-                "split": np.array(split),
-                "t_ref_ms": np.array(settings["t_ref_ms"]),
-                "tau_ms": np.array(settings["tau_ms"]),
-                "dt_ms": np.array(settings["dt_ms"]),
-                "rate_steps": np.array(settings["rate"]["steps"]),
-                "provenance": np.array(provenance_json(config, dataset=dataset, encoding=encoding, split=split)),
-            }
-        )
-    save_many_npz_atomic(outputs, payloads)
+    with atomic_paths(*outputs) as temps:
+        for split_index, (split, temp) in enumerate(zip(SPLITS, temps, strict=True)):
+            members = np.flatnonzero(split_of == split)
+            if not len(members):
+                raise ValueError(f"manifest '{manifest_path}' puts no sample in the {split} split of '{dataset}'")
+            rng = np.random.default_rng([config["data"]["split_seed"], split_index])
+            with NpzStreamWriter(temp.parent) as writer:
+                input_shape = encode_split(
+                    writer,
+                    kind,
+                    encoding,
+                    members,
+                    get_sample,
+                    settings,
+                    sensor_size,
+                    rng,
+                    int(chunk_samples),
+                    f"encode {dataset} {encoding} {split}",
+                )
+                metadata = {
+                    "labels": labels[members].astype(np.int64),
+                    "n_classes": np.array(n_classes),
+                    "sample_ids": ids[members].astype(np.int64),
+                    "input_shape": np.asarray(input_shape, dtype=np.int64),
+                    "dataset": np.array(dataset),
+                    "encoding": np.array(encoding),
+                    "split": np.array(split),
+                    "t_ref_ms": np.array(settings["t_ref_ms"]),
+                    "tau_ms": np.array(settings["tau_ms"]),
+                    "dt_ms": np.array(settings["dt_ms"]),
+                    "rate_steps": np.array(settings["rate"]["steps"]),
+                    "provenance": np.array(provenance_json(config, dataset=dataset, encoding=encoding, split=split)),
+                }
+                for name, value in metadata.items():
+                    writer.put(name, value)
+                writer.write(temp)

@@ -22,7 +22,8 @@ rule encode_spikes:
         runtime=30,
     params:
         cfg=step_config("data", "encoding"),
+        chunk=config["streaming"]["chunk_samples"],
     shell:
         "python -m beamnet encode --dataset {wildcards.dataset} --encoding {wildcards.encoding}"
         " --config-json {params.cfg:q} --source {input.source} --manifest {input.manifest}"
-        " --outputs {output.train} {output.val} {output.test} > {log} 2>&1"
+        " --outputs {output.train} {output.val} {output.test} --chunk-samples {params.chunk} > {log} 2>&1"
