@@ -93,8 +93,8 @@ def sweep_point(
     from beamnet.evaluate import load_checkpoint, operation_counts, predict, restore_model
     from beamnet.models import beam_net_parameter_count
     from beamnet.models.baselines import matched_hidden_width
-    from beamnet.models.encoder import load_cache, model_view
-    from beamnet.train import seed_everything, train_model
+    from beamnet.models.encoder import iter_batches, model_view, open_cache
+    from beamnet.train import EVAL_BATCH, seed_everything, train_model
 
     sweep = config["energy"]
     seed = int(sweep["seed"])
@@ -112,16 +112,20 @@ def sweep_point(
             Path(tmp) / "history.csv",
             threads=threads,
         )
-        data = model_view(load_cache(test_cache), cfg, "beam_net")
+        data = model_view(open_cache(test_cache), cfg, "beam_net")
         payload = load_checkpoint(checkpoint, dataset, "beam_net", data)
         model = restore_model(payload, cfg, checkpoint)
     seed_everything(seed, threads)
     labels = data.labels.numpy()
-    n_active = data.active.sum(1).numpy().astype(np.float64)
+    n_active_parts, nonzero_parts = [], []
+    for batch in iter_batches(data, EVAL_BATCH):  # per-sample input counts, a batch at a time
+        n_active_parts.append(batch.active.sum(1).numpy())
+        nonzero_parts.append((batch.intensity != 0).sum(1).numpy())
+    n_active = np.concatenate(n_active_parts).astype(np.float64)
     n_inputs, n_classes = data.n_inputs, data.n_classes
     hidden = matched_hidden_width(beam_net_parameter_count(n_inputs, n_classes, n_patterns), n_inputs, n_classes)
     ann_words = ann_parameter_words(n_inputs, hidden, n_classes)
-    nonzero_inputs = (data.intensity != 0).sum(1).numpy().astype(np.float64)
+    nonzero_inputs = np.concatenate(nonzero_parts).astype(np.float64)
     ann_measured = ann_counts(nonzero_inputs, np.full_like(nonzero_inputs, float(hidden)), hidden, n_classes)
     ann_dense = ann_dense_counts(n_inputs, hidden, n_classes)
     beam_words = beam_net_parameter_words(n_inputs, n_patterns, n_classes)

@@ -58,7 +58,7 @@ from beamnet.models.baselines import ANNMLP, RateSNN
 from beamnet.models.beam_net import BEAMNet, loop_enabled
 from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
 from beamnet.models.dirichlet import dirichlet_uncertainty
-from beamnet.models.encoder import EncodedSplit, load_cache, model_view
+from beamnet.models.encoder import EncodedSplit, model_view, open_cache
 from beamnet.progress import progress
 from beamnet.provenance import provenance_json
 from beamnet.train import CHECKPOINT_FORMAT, EVAL_BATCH, model_inputs, seed_everything
@@ -324,7 +324,7 @@ def evaluate_checkpoint(
 ) -> None:
     """Evaluate one checkpoint on the test split and write its prediction partition atomically."""
     seed_everything(seed, threads=1)
-    data = load_cache(test_cache)
+    data = open_cache(test_cache)
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
     data = model_view(data, config, model_name)

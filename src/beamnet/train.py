@@ -38,7 +38,7 @@ from beamnet.metrics import accuracy, expected_calibration_error
 from beamnet.models import build_model, count_parameters
 from beamnet.models.beam_net import BEAMNet
 from beamnet.models.device import model_device, resolve_device
-from beamnet.models.encoder import EncodedSplit, load_cache, model_view, select_samples
+from beamnet.models.encoder import EncodedSplit, iter_batches, model_view, open_cache, take_batch
 from beamnet.progress import progress
 from beamnet.provenance import provenance
 
@@ -287,6 +287,13 @@ class FittedModel:
     calibration: dict[str, float]
 
 
+def mean_active_inputs(data: EncodedSplit) -> torch.Tensor:
+    """Mean number of active inputs per sample, read batch by batch (float32, as one pass over
+    the whole split would give it)."""
+    per_sample = [batch.active.float().sum(1) for batch in iter_batches(data, EVAL_BATCH)]
+    return torch.cat(per_sample).mean()
+
+
 def start_run(
     config: Mapping[str, Any], dataset: str, model_name: str, seed: int, train_data: EncodedSplit, threads: int
 ) -> TrainingRun:
@@ -296,7 +303,9 @@ def start_run(
     generator = seed_everything(seed, threads)
     model = build_model(model_name, train_data.n_inputs, train_data.n_classes, config, dataset)
     if isinstance(model, BEAMNet):
-        model.initialise_from_samples(train_data.spike_times, train_data.active, train_data.labels, generator)
+        model.initialise_from_samples(
+            train_data.spike_times, train_data.active, train_data.labels, generator, mean_active_inputs(train_data)
+        )
     model.to(resolve_device(str(train_settings.get("device", "cpu"))))
     optimiser = torch.optim.Adam(
         parameter_groups(model, train_settings),
@@ -380,7 +389,7 @@ def train_epoch(
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         if augmentation_enabled(augment):
-            batch = augment_batch(select_samples(train_data, index), augment, run.generator, augment_key)
+            batch = augment_batch(take_batch(train_data, index), augment, run.generator, augment_key)
             inputs = model_inputs(model, batch, torch.arange(len(index)))
         else:
             inputs = model_inputs(model, train_data, index)
@@ -616,7 +625,7 @@ def train_model(
         Where given, the finished run is also logged to this MLflow store (beamnet.tracking);
         the checkpoint's bytes do not depend on it.
     """
-    train_data, val_data = load_cache(train_cache), load_cache(val_cache)
+    train_data, val_data = open_cache(train_cache), open_cache(val_cache)
     if train_data.dataset != dataset or val_data.dataset != dataset:
         raise ValueError(
             f"caches '{train_cache}', '{val_cache}' hold dataset '{train_data.dataset}', expected '{dataset}'"

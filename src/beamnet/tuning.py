@@ -46,7 +46,7 @@ from scipy import stats
 from beamnet.config import ConfigError, apply_overrides, dataset_config, get_key, model_encoding
 from beamnet.io import atomic_paths
 from beamnet.metrics import expected_calibration_error, negative_log_likelihood
-from beamnet.models.encoder import EncodedSplit, concatenate_splits, load_cache, model_view, select_samples
+from beamnet.models.encoder import EncodedSplit, concatenate_splits, model_view, open_cache, select_samples
 from beamnet.provenance import provenance_json
 
 log = logging.getLogger("beamnet.tuning")
@@ -115,7 +115,7 @@ def fold_roles(folds: np.ndarray, fold: int, n_folds: int) -> dict[str, np.ndarr
 
 def training_pool(train_cache: Path, val_cache: Path) -> EncodedSplit:
     """The training split (train and val caches joined), ordered by sample id."""
-    pool = concatenate_splits(load_cache(train_cache), load_cache(val_cache))
+    pool = concatenate_splits(open_cache(train_cache), open_cache(val_cache))
     return select_samples(pool, torch.argsort(pool.sample_ids))
 
 

@@ -95,7 +95,12 @@ class BEAMNet(nn.Module):
 
     @torch.no_grad()
     def initialise_from_samples(
-        self, spike_times: torch.Tensor, active: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+        self,
+        spike_times: torch.Tensor,
+        active: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        mean_active: torch.Tensor | None = None,
     ) -> None:
         """Store training samples as the initial patterns and label them.
 
@@ -104,7 +109,7 @@ class BEAMNet(nn.Module):
         so that each pattern's evidence goes to its own class from the first step.
         """
         drive = float(self.settings.get("init_drive", 2.0))
-        stored = self.coincidence.initialise_from_samples(spike_times, active, generator, drive)
+        stored = self.coincidence.initialise_from_samples(spike_times, active, generator, drive, mean_active)
         strength = float(self.settings.get("readout_init", 1.0))
         readout = torch.full_like(self.attention.readout, -4.0)  # softplus(-4) ~ 0.018
         readout[labels[stored], torch.arange(len(stored))] = math.log(math.expm1(strength))

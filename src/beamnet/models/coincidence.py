@@ -196,13 +196,20 @@ class CoincidenceDetector(nn.Module):
 
     @torch.no_grad()
     def initialise_from_samples(
-        self, spike_times: torch.Tensor, active: torch.Tensor, generator: torch.Generator, drive: float
+        self,
+        spike_times: torch.Tensor,
+        active: torch.Tensor,
+        generator: torch.Generator,
+        drive: float,
+        mean_active: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Store N training samples as the initial patterns (silent inputs get T_ref).
 
         Weights start at ``drive`` / (mean number of active inputs), so that a sample's
         similarity to its own pattern is about ``drive``. Returns the indices of the samples
-        stored, so that the caller can label the patterns.
+        stored, so that the caller can label the patterns. ``mean_active`` is the mean number of
+        active inputs per sample where the caller has it (``active`` then need only be indexable,
+        as a split read from its cache is).
         """
         pick = torch.randperm(spike_times.shape[0], generator=generator)[: self.n_patterns]
         if pick.numel() < self.n_patterns:  # fewer samples than patterns: reuse with jitter
@@ -211,7 +218,9 @@ class CoincidenceDetector(nn.Module):
         jitter = 0.5 * self.dt * torch.randn(times.shape, generator=generator)
         fraction = ((times + jitter) / self.t_ref).clamp(0.02, 0.98)
         self.pattern_logits.copy_(torch.log(fraction / (1.0 - fraction)).t())
-        mean_active = active.float().sum(1).mean().clamp_min(1.0)
+        if mean_active is None:
+            mean_active = active.float().sum(1).mean()
+        mean_active = mean_active.clamp_min(1.0)
         noise = torch.randn((self.n_patterns, self.n_inputs), generator=generator)
         self.weights.copy_((drive / mean_active * (1.0 + 0.1 * noise)).t())
         return pick
