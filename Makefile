@@ -15,7 +15,7 @@ PYTHON310 ?= $(shell workflow/scripts/find_python.sh 3.10 2>/dev/null)
 MAIN_STAMP := $(VENV)/.beamnet-installed
 LAVA_STAMP := $(LAVA_VENV)/.beamnet-installed
 
-.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark readme clean-results
+.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark readme record-tuning clean-results
 
 all: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) all
@@ -69,6 +69,11 @@ benchmark: setup-main
 # README.md's measured tables, regenerated from results/ and benchmarks/out/ (beamnet.readme)
 readme: setup-main
 	$(VENV)/bin/python -m beamnet readme
+
+# after a build with tuning.enabled: true, keep its cross-validation record in workflow/records/
+# (the README shows it in builds of the final runs alone), then regenerate the README
+record-tuning: setup-main
+	$(VENV)/bin/python -m beamnet readme --record-tuning
 
 clean-results:
 	rm -rf results logs benchmarks/out .snakemake/metadata

@@ -26,9 +26,54 @@ def test_blocks_are_replaced_from_their_sources(tmp_path: Path) -> None:
     assert update_readme(readme, tmp_path) == ["headline", "claims_sentence", "tuning"]
     text = readme.read_text()
     assert "| 1 |" in text and "stale" not in text and "Of 3 counted claims ..." in text
-    assert "Not generated yet: `make all (or snakemake tune)` writes results/tuning/tuning.md" in text
+    # no tuning record in this build and none committed under the root
+    assert "Not generated yet: `make record-tuning` writes workflow/records/tuning.md" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
     assert render_readme(text, tmp_path) == text  # regenerating changes nothing
+
+
+def test_a_build_without_tuning_shows_the_committed_record(tmp_path: Path) -> None:
+    """Without results/tuning/, the tuning blocks come from workflow/records/ and say so; with a
+    record of this build, that record and its sentence replace them."""
+    from beamnet.readme import write_record
+
+    write_record("| committed |\n", "0123456789abcdef", tmp_path)
+    (tmp_path / "results/paper").mkdir(parents=True)
+    (tmp_path / "results/paper/values.json").write_text(json.dumps({"tuning_sentence_cap": "This build's sentence"}))
+    text = (
+        "<!-- BEGIN generated:tuning_sentence -->\n<!-- END generated:tuning_sentence -->\n"
+        "<!-- BEGIN generated:tuning -->\n<!-- END generated:tuning -->\n"
+    )
+    shown = render_readme(text, tmp_path)
+    assert "| committed |" in shown and "commit `0123456789ab`" in shown and "This build's sentence" not in shown
+    (tmp_path / "results/tuning").mkdir()
+    (tmp_path / "results/tuning/tuning.md").write_text("| this build |\n")
+    shown = render_readme(text, tmp_path)
+    assert "| this build |" in shown and "This build's sentence" in shown and "committed" not in shown
+    only = render_readme(
+        text.replace("<!-- END generated:tuning -->", "old\n<!-- END generated:tuning -->"),
+        tmp_path,
+        ["tuning_sentence"],
+    )
+    assert "old" in only and "This build's sentence" in only
+
+
+def test_the_committed_tuning_record_is_the_one_behind_the_defaults() -> None:
+    """workflow/records/ holds a tuning table whose chosen variants are the ones config.yaml's
+    dataset_settings adopt (each chosen non-default nmnist variant's overrides are set)."""
+    record = (REPO_ROOT / "workflow/records/tuning.md").read_text()
+    meta = json.loads((REPO_ROOT / "workflow/records/tuning.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}", meta["commit"])
+    import yaml
+
+    settings = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())["dataset_settings"]
+    for line in record.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        dataset, variant, overrides, chosen = cells[0], cells[2], cells[3], cells[-1]
+        if chosen != "yes" or variant == "default":
+            continue
+        for key, value in re.findall(r"`([\w.]+)` = ([^,]+)", overrides):
+            assert str(settings[dataset][key]) == value.strip(), (dataset, variant, key)
 
 
 def test_an_unknown_block_is_an_error_naming_it(tmp_path: Path) -> None:

@@ -184,9 +184,11 @@ def cmd_catalog(args: argparse.Namespace) -> None:
 
 
 def cmd_readme(args: argparse.Namespace) -> None:
-    from beamnet.readme import update_readme
+    from beamnet.readme import record_tuning, update_readme
 
-    names = update_readme(Path(args.readme), Path(args.root))
+    if args.record_tuning:
+        log.info("kept the tuning record as %s", record_tuning(Path(args.root)))
+    names = update_readme(Path(args.readme), Path(args.root), args.only)
     log.info("regenerated %d README blocks from %s: %s", len(names), args.root, ", ".join(names))
 
 
@@ -388,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("readme", help="rewrite README.md's generated blocks from results/ and benchmarks/out/")
     p.add_argument("--readme", default="README.md", help="the README to rewrite in place (default: README.md)")
     p.add_argument("--root", default=".", help="the folder holding results/ and benchmarks/out/ (default: .)")
+    p.add_argument(
+        "--record-tuning",
+        action="store_true",
+        help="first copy results/tuning/tuning.md into workflow/records/ (the record behind dataset_settings)",
+    )
+    p.add_argument("--only", nargs="+", metavar="BLOCK", help="rewrite only these blocks (default: every block)")
     p.set_defaults(func=cmd_readme)
 
     p = sub.add_parser("section-values", help="an optional section's tables -> its named values (JSON)")

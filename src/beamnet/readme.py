@@ -10,13 +10,19 @@ and ``python -m beamnet readme`` (``make readme``) replaces its contents with th
 :data:`SOURCES` names for NAME (a Markdown table from results/ or benchmarks/out/, or a named
 value of the paper's values.json). A block whose source does not exist yet says so and names
 the command that writes it, so that a fresh clone's README is honest before its first run.
+
+The cross-validation record behind config.yaml's ``dataset_settings`` takes about two hours on
+two cores, so a build of the final runs alone (``tuning.enabled: false``) has none. Its table is
+kept, as the tuning stage wrote it, in ``workflow/records/`` (``make record-tuning`` copies a new
+one there, with the commit it was built at): a build without ``results/tuning/`` shows that
+committed record and says where it came from.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,16 +40,33 @@ class Source:
     path: str
     key: str | None = None
     written_by: str = "make all"
+    fallback: Source | None = None  # used where this build has no ``needs`` file
+    needs: str | None = None
+
+
+TUNING_TABLE = "results/tuning/tuning.md"
+RECORD_DIR = "workflow/records"
+RECORD_TABLE = f"{RECORD_DIR}/tuning.md"
+RECORD_META = f"{RECORD_DIR}/tuning.json"
 
 
 SOURCES: Mapping[str, Source] = {
     "headline": Source("results/tables/summary.md"),
-    "tuning": Source("results/tuning/tuning.md", written_by="make all (or snakemake tune)"),
+    "tuning": Source(
+        TUNING_TABLE,
+        written_by="make all (or snakemake tune)",
+        fallback=Source(RECORD_TABLE, written_by="make record-tuning"),
+    ),
     "ablations": Source("results/paper/tables/ablations.md"),
     "claims": Source("results/paper/tables/claims.md"),
     "claims_sentence": Source("results/paper/values.json", "claims_sentence"),
     "ranking_sentence": Source("results/paper/values.json", "ranking_sentence"),
-    "tuning_sentence": Source("results/paper/values.json", "tuning_sentence_cap"),
+    "tuning_sentence": Source(
+        "results/paper/values.json",
+        "tuning_sentence_cap",
+        fallback=Source(RECORD_META, "sentence", written_by="make record-tuning"),
+        needs=TUNING_TABLE,
+    ),
     "targets": Source("results/paper/tables/targets.md"),
     "quality": Source("results/paper/tables/quality.md"),
     "energy": Source("results/paper/tables/energy.md"),
@@ -65,6 +88,8 @@ def block_text(name: str, root: Path) -> str:
     if name not in SOURCES:
         raise KeyError(f"README block 'generated:{name}' has no source: expected one of {sorted(SOURCES)}")
     source = SOURCES[name]
+    if source.fallback is not None and not (root / (source.needs or source.path)).exists():
+        source = source.fallback
     path = root / source.path
     if not path.exists():
         return f"*Not generated yet: `{source.written_by}` writes {source.path}, then `make readme`.*\n"
@@ -78,15 +103,59 @@ def block_text(name: str, root: Path) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def render_readme(text: str, root: Path) -> str:
-    """``text`` with every generated block's contents replaced from its source."""
-    return BLOCK.sub(lambda match: match.group(1) + block_text(match.group("name"), root) + match.group(4), text)
+def render_readme(text: str, root: Path, only: Collection[str] | None = None) -> str:
+    """``text`` with every generated block's contents (or those of the blocks ``only`` names)
+    replaced from its source."""
+
+    def replaced(match: re.Match[str]) -> str:
+        if only is not None and match.group("name") not in only:
+            return match.group(0)
+        return match.group(1) + block_text(match.group("name"), root) + match.group(4)
+
+    return BLOCK.sub(replaced, text)
 
 
-def update_readme(readme: Path, root: Path) -> list[str]:
-    """Rewrite ``readme``'s generated blocks in place (atomically); returns the block names."""
+def update_readme(readme: Path, root: Path, only: Collection[str] | None = None) -> list[str]:
+    """Rewrite ``readme``'s generated blocks (or those ``only`` names) in place, atomically;
+    returns the names of the blocks rewritten."""
     text = readme.read_text()
-    names = [match.group("name") for match in BLOCK.finditer(text)]
+    names = [match.group("name") for match in BLOCK.finditer(text) if only is None or match.group("name") in only]
     with atomic_paths(readme) as (temp,):
-        temp.write_text(render_readme(text, root))
+        temp.write_text(render_readme(text, root, only))
     return names
+
+
+def record_sentence(commit: str) -> str:
+    """What the README says of a committed tuning record built at ``commit``."""
+    return (
+        f"This build has no cross-validation record of its own (`tuning.enabled: false`), so the record "
+        f"below is the committed one behind today's defaults (`dataset_settings`): the tuning stage's "
+        f"table from the build of commit `{commit[:12]}` with `tuning.enabled: true` ({RECORD_TABLE}, "
+        f"copied by `make record-tuning`)."
+    )
+
+
+def write_record(table: str, commit: str, root: Path) -> None:
+    """Keep ``table`` (the tuning stage's Markdown record, built at ``commit``) in RECORD_DIR."""
+    meta = {"commit": commit, "source": TUNING_TABLE, "sentence": record_sentence(commit)}
+    with atomic_paths(root / RECORD_TABLE, root / RECORD_META) as (table_tmp, meta_tmp):
+        table_tmp.write_text(table if table.endswith("\n") else table + "\n")
+        meta_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def record_tuning(root: Path) -> Path:
+    """Copy this build's ``results/tuning/tuning.md`` into RECORD_DIR with the checkout's commit
+    (run it on the commit that built the record, before the code changes).
+
+    Raises
+    ------
+    FileNotFoundError
+        If this build has no tuning record.
+    """
+    from beamnet.provenance import git_commit
+
+    table = root / TUNING_TABLE
+    if not table.exists():
+        raise FileNotFoundError(f"'{table}' does not exist: build it first (`make all` with tuning.enabled: true)")
+    write_record(table.read_text(), git_commit(), root)
+    return root / RECORD_TABLE
