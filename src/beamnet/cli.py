@@ -39,6 +39,8 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         prepare.prepare_digits_saccade(
             config, Path(args.digits_manifest), Path(args.digits_images), Path(args.manifest), Path(args.output)
         )
+    elif args.dataset == "dvs_gesture":
+        prepare.prepare_dvs_gesture(config, Path(args.manifest), Path(args.output))
     else:
         raw = Path(args.raw_manifest) if args.raw_manifest else None
         prepare.prepare_nmnist(config, Path(args.manifest), Path(args.output), raw_manifest=raw)

@@ -33,8 +33,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-DATASETS = ("digits", "digits_saccade", "nmnist")
-EVENT_DATASETS = ("digits_saccade", "nmnist")
+DATASETS = ("digits", "digits_saccade", "nmnist", "dvs_gesture")
+EVENT_DATASETS = ("digits_saccade", "nmnist", "dvs_gesture")
 MODELS = ("beam_net", "ann_mlp", "rate_snn")
 SPLITS = ("train", "val", "test")
 IMAGE_ENCODINGS = ("latency", "population", "rate")
@@ -202,6 +202,16 @@ def check_theory(config: Mapping[str, Any]) -> None:
             tau,
             f"tau <= T_ref = {t_ref}",
             "Eq. 7: t_i = T_ref - tau * xi_i must stay >= 0 for xi_i in [0, 1]",
+        )
+    gesture = (config.get("data") or {}).get("dvs_gesture")
+    if gesture and "spatial_factor" in gesture:
+        factor, width = gesture["spatial_factor"], 128  # DVS Gesture's 128 x 128 sensor
+        _require(
+            0.0 < factor <= 1.0 and abs(width * factor - round(width * factor)) < 1e-9,
+            "data.dvs_gesture.spatial_factor",
+            factor,
+            "a factor in (0, 1] that maps 128 pixels onto whole pixels (such as 0.5 or 0.25)",
+            "tonic's Downsample maps pixel x to floor(factor * x)",
         )
     if "train" in config:
         target = get_key(config, "train.sparsity_target")

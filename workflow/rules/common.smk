@@ -23,6 +23,7 @@ from beamnet.config import (
 from beamnet.config import model_encoding as beamnet_model_encoding
 from beamnet.data.download import MARKER as NMNIST_DOWNLOAD_MARKER
 from beamnet.data.download import download_root
+from beamnet.data.dvs_gesture import gesture_recordings, has_gesture_layout
 from beamnet.data.nmnist import has_nmnist_layout, nmnist_available
 
 # The theory constraints (Prop. 3.3, Thm. 3.6, Eqs. 7, 9, 12) fail the DAG before any job runs.
@@ -160,32 +161,34 @@ def nmnist_download_marker(wildcards):
     return {"download": rules.download_nmnist.output.marker} if nmnist_downloads() else {}
 
 
+def dataset_unavailable(dataset):
+    """Why ``dataset``'s raw data cannot be read (None where it can)."""
+    if dataset == "nmnist":
+        nmnist = config["data"]["nmnist"]
+        if not nmnist_available(nmnist["root"], nmnist["download"]):
+            return f"data.nmnist.root '{nmnist['root']}' has no Train/ and Test/ and data.nmnist.download is false"
+    if dataset == "dvs_gesture":
+        root = config["data"]["dvs_gesture"]["root"]
+        if not has_gesture_layout(root):
+            return f"data.dvs_gesture.root '{root}' has no ibmGestureTrain/ and ibmGestureTest/"
+    return None
+
+
 def dataset_available(dataset):
-    if dataset != "nmnist":
-        return True
-    nmnist = config["data"]["nmnist"]
-    return nmnist_available(nmnist["root"], nmnist["download"])
+    return dataset_unavailable(dataset) is None
 
 
 def active_datasets():
     """Datasets `all` runs: config['datasets'], less those whose raw data is unavailable."""
     chosen = []
     for dataset in config["datasets"]:
-        if dataset_available(dataset):
+        reason = dataset_unavailable(dataset)
+        if reason is None:
             chosen.append(dataset)
         elif config.get("skip_unavailable_datasets", True):
-            print(
-                f"warning: dataset '{dataset}' left out: data.nmnist.root "
-                f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ and "
-                "data.nmnist.download is false",
-                file=sys.stderr,
-            )
+            print(f"warning: dataset '{dataset}' left out: {reason}", file=sys.stderr)
         else:
-            raise WorkflowError(
-                f"dataset '{dataset}' is unavailable: data.nmnist.root "
-                f"'{config['data']['nmnist']['root']}' has no Train/ and Test/ "
-                "and data.nmnist.download is false"
-            )
+            raise WorkflowError(f"dataset '{dataset}' is unavailable: {reason}")
     return chosen
 
 

@@ -112,3 +112,26 @@ rule prepare_nmnist:
     shell:
         "python -m beamnet prepare --dataset nmnist --config-json {params.cfg:q} --raw-manifest {input.raw_manifest}"
         " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"
+
+
+rule prepare_dvs_gesture:
+    input:
+        recordings=lambda wildcards: [str(p) for p in gesture_recordings(config["data"]["dvs_gesture"]["root"])],
+        code=source_files("data/dvs_gesture.py", "data/prepare.py", "data/events.py"),
+    output:
+        manifest="results/datasets/dvs_gesture/manifest.csv",
+        archive="results/datasets/dvs_gesture/events.npz",
+    log:
+        "logs/prepare/dvs_gesture.log",
+    benchmark:
+        "benchmarks/rules/prepare/dvs_gesture.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=memory_mb(1000),
+        runtime=60,
+    params:
+        cfg=step_config("data"),
+    shell:
+        "python -m beamnet prepare --dataset dvs_gesture --config-json {params.cfg:q}"
+        " --manifest {output.manifest} --output {output.archive} > {log} 2>&1"

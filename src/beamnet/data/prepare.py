@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from beamnet.data.digits import load_digit_images
+from beamnet.data.dvs_gesture import GestureDataError, GestureFolder, has_gesture_layout
 from beamnet.data.events import write_event_archive
 from beamnet.data.nmnist import NMNISTFolder, resolve_root
 from beamnet.data.raw_manifest import check_against_manifest, manifest_sha256
@@ -136,5 +137,46 @@ def prepare_nmnist(
         "sample_ids": ids,
         "sensor_size": np.array(NMNISTFolder.sensor_size),
         "provenance": np.array(provenance_json(config, dataset="nmnist", root=str(root), **raw_digest)),
+    }
+    _write_outputs(manifest, manifest_path, events_path, _event_archive_writer(streams, arrays))
+
+
+def prepare_dvs_gesture(config: Mapping[str, Any], manifest_path: Path, events_path: Path) -> None:
+    """DVS Gesture recordings (beamnet.data.dvs_gesture, downsampled with tonic) -> events.npz;
+    ibmGestureTrain splits into train/val, ibmGestureTest is the test split."""
+    settings = config["data"]["dvs_gesture"]
+    root = settings["root"]
+    if not has_gesture_layout(root):
+        raise GestureDataError(
+            f"DVS Gesture root '{root}' (config key data.dvs_gesture.root) holds no ibmGestureTrain/ and "
+            "ibmGestureTest/ folders: point it at tonic's DVSGesture folder"
+        )
+    factors = {"spatial_factor": settings["spatial_factor"], "time_factor": settings["time_factor"]}
+    train, test = GestureFolder(root, "train", **factors), GestureFolder(root, "test", **factors)
+    train_labels = np.asarray(train.targets)
+    train_splits = stratified_split(train_labels, settings["val_fraction"], 0.0, config["data"]["split_seed"])
+    files = train.files + test.files
+    labels = np.concatenate([train_labels, np.asarray(test.targets)]).astype(np.int64)
+    ids = np.arange(len(files), dtype=np.int64)
+    manifest = pl.DataFrame(
+        {
+            "sample_id": ids,
+            "label": labels,
+            "split": np.concatenate([train_splits, np.full(len(test), "test")]),
+            "source": [str(Path(f).relative_to(root)) for f in files],
+        }
+    )
+    streams = (
+        events
+        for folder, name in ((train, "train"), (test, "test"))
+        for events, _ in progress(
+            (folder[i] for i in range(len(folder))), f"read DVS Gesture {name}", len(folder), "recording"
+        )
+    )
+    arrays = {
+        "labels": labels,
+        "sample_ids": ids,
+        "sensor_size": np.array(train.sensor_size),
+        "provenance": np.array(provenance_json(config, dataset="dvs_gesture", root=str(root))),
     }
     _write_outputs(manifest, manifest_path, events_path, _event_archive_writer(streams, arrays))

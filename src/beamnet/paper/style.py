@@ -10,7 +10,12 @@ import polars as pl
 MODEL_NAMES = {"beam_net": "BEAM-Net", "ann_mlp": "ANN-MLP", "rate_snn": "Rate-coded SNN"}
 
 
-DATASET_NAMES = {"digits": "Digits (8x8)", "digits_saccade": "Digits-saccade (DVS)", "nmnist": "N-MNIST"}
+DATASET_NAMES = {
+    "digits": "Digits (8x8)",
+    "digits_saccade": "Digits-saccade (DVS)",
+    "nmnist": "N-MNIST",
+    "dvs_gesture": "DVS Gesture",
+}
 
 
 MODEL_COLOURS = {"BEAM-Net": "#0072B2", "ANN-MLP": "#E69F00", "Rate-coded SNN": "#009E73"}  # Okabe-Ito
