@@ -9,6 +9,9 @@ same checkpoint as training on the same cache held in memory.
 from __future__ import annotations
 
 import hashlib
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +180,24 @@ def test_training_reads_batches_and_writes_the_same_checkpoint(
     assert lazy.keys() == whole.keys()
     for key in lazy:
         assert torch.equal(lazy[key], whole[key]), key
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the heap policy is glibc's (mallopt)")
+def test_mmap_threshold_is_fixed_on_glibc() -> None:
+    """mallopt accepts the fixed threshold (in a fresh interpreter: the test process's heap is
+    left as it is)."""
+    script = "from beamnet.memory import fix_mmap_threshold; print(fix_mmap_threshold())"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
+
+
+def test_every_cli_step_fixes_the_mmap_threshold(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The threshold is fixed before a step runs (here one that fails on a missing file)."""
+    import beamnet.cli
+
+    calls: list[bool] = []
+    monkeypatch.setattr(beamnet.cli, "fix_mmap_threshold", lambda: calls.append(True) or True)
+    status = beamnet.cli.main(
+        ["raw-manifest", "--root", str(tmp_path / "nowhere"), "--output", str(tmp_path / "m.csv")]
+    )
+    assert status == 2 and calls == [True] and not (tmp_path / "m.csv").exists()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from beamnet.config import DATASETS, MODELS, ConfigError, config_from_json, load_config
+from beamnet.memory import fix_mmap_threshold
 from beamnet.progress import LOG_LEVELS, configure_logging
 
 log = logging.getLogger("beamnet")
@@ -444,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
+    fix_mmap_threshold()
     try:
         args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:
