@@ -15,7 +15,7 @@ PYTHON310 ?= $(shell workflow/scripts/find_python.sh 3.10 2>/dev/null)
 MAIN_STAMP := $(VENV)/.beamnet-installed
 LAVA_STAMP := $(LAVA_VENV)/.beamnet-installed
 
-.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark readme record-tuning clean-results
+.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark benchmark-scale readme record-tuning clean-results
 
 all: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) all
@@ -65,6 +65,11 @@ format: setup-main
 benchmark: setup-main
 	$(VENV)/bin/python benchmarks/training_throughput.py
 	$(VENV)/bin/python benchmarks/dag_scale.py
+
+# Peak memory and wall time per rule on generated N-MNIST roots of 1,000 to 70,000 recordings
+# (about 25 minutes and 10 GB of scratch space on 2 cores)
+benchmark-scale: setup-main
+	$(VENV)/bin/python benchmarks/scale.py --sizes 1000 10000 20000 70000
 
 # README.md's measured tables, regenerated from results/ and benchmarks/out/ (beamnet.readme)
 readme: setup-main

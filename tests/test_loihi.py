@@ -492,3 +492,29 @@ def test_exported_beam_net_carries_its_host_loop_and_the_runner_prices_it(export
     assert summary["energy_nj_mean"] == pytest.approx(
         summary["energy_on_chip_nj_mean"] + summary["energy_host_nj_mean"]
     )
+
+
+def test_a_test_samples_subset_exports_those_samples_as_the_whole_split_does(
+    exported_rate_snn, digits_caches, _default_config
+):
+    """loihi.test_samples: N exports N distinct samples drawn by loihi.seed, in the cache's order,
+    each with the spikes and torch prediction that the whole-split export gives it."""
+    from beamnet.loihi.export import export_rate_snn
+    from beamnet.loihi.samples import exported_rows
+
+    root, _ = exported_rate_snn
+    config = tiny_config(_default_config, epochs=3)
+    config["loihi"] = {**config["loihi"], "test_samples": 25}
+    test_cache = digits_caches["rate/test"]
+    export_rate_snn(config, "digits", 0, root / "model.pt", test_cache, root / "sub_net.npz", root / "sub_in.npz")
+    whole, subset = dict(np.load(root / "inputs.npz")), dict(np.load(root / "sub_in.npz"))
+    rows = exported_rows(len(whole["sample_ids"]), 25, int(config["loihi"]["seed"]))
+    assert len(np.unique(rows)) == 25 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(subset["sample_ids"], whole["sample_ids"][rows])
+    np.testing.assert_array_equal(subset["torch_prediction"], whole["torch_prediction"][rows])
+    for position, row in enumerate(rows):
+        a, b = subset["offsets"][position : position + 2]
+        c, d = whole["offsets"][row : row + 2]
+        np.testing.assert_array_equal(subset["input_index"][a:b], whole["input_index"][c:d])
+        np.testing.assert_array_equal(subset["step_index"][a:b], whole["step_index"][c:d])
+    assert exported_rows(10, "all", 0).tolist() == list(range(10)) == exported_rows(10, 12, 0).tolist()

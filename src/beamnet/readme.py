@@ -74,6 +74,7 @@ SOURCES: Mapping[str, Source] = {
     "loihi": Source("results/paper/values/loihi.json", "loihi_table"),
     "throughput": Source("benchmarks/out/training_throughput.md", written_by="make benchmark"),
     "dag_scale": Source("benchmarks/out/dag_scale.md", written_by="python benchmarks/dag_scale.py"),
+    "scale": Source("benchmarks/out/scale.md", written_by="make benchmark-scale"),
 }
 
 

@@ -412,6 +412,7 @@ def loihi_export_inputs(wildcards):
         "code": source_files(
             "loihi/export.py",
             "loihi/quantise.py",
+            "loihi/samples.py",
             f"loihi/export_{model}.py",
             "loihi/fixed_point.py",
             "loihi/rate_snn.py",

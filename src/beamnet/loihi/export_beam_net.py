@@ -201,12 +201,13 @@ def export_beam_net(
 ) -> dict[str, Any]:
     """Checkpoint + test cache -> ``network.npz`` and ``inputs.npz`` (see the module docstring)."""
     from beamnet.evaluate import load_checkpoint, predict, restore_model
+    from beamnet.loihi.samples import read_test_samples
     from beamnet.models.beam_net import BEAMNet
-    from beamnet.models.encoder import load_cache, model_view
+    from beamnet.models.encoder import model_view
     from beamnet.train import seed_everything
 
     settings = config["loihi"]
-    data = load_cache(test_cache)
+    data = read_test_samples(test_cache, settings)
     if data.dataset != dataset:
         raise ValueError(f"cache '{test_cache}' holds dataset '{data.dataset}', expected '{dataset}'")
     data = model_view(data, config, "beam_net")  # the inputs the model reads (pooled where configured)

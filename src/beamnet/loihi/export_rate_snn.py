@@ -138,11 +138,11 @@ def export_rate_snn(
     input spikes, so ``torch_prediction_deterministic`` is the same column).
     """
     from beamnet.evaluate import load_checkpoint, predict, restore_model
+    from beamnet.loihi.samples import read_test_samples
     from beamnet.models.baselines import RateSNN
-    from beamnet.models.encoder import load_cache
     from beamnet.train import seed_everything
 
-    data = load_cache(test_cache)
+    data = read_test_samples(test_cache, config["loihi"])
     if data.dataset != dataset or data.spikes is None:
         raise ValueError(
             f"cache '{test_cache}' holds {data.encoding} inputs of dataset '{data.dataset}', "
