@@ -37,7 +37,7 @@ OUTPUTS = [
     "results/cache/digits/latency/test.npz",
 ]
 # Rules the target needs, with the memory each declares (MB) and so requests from SLURM.
-EXPECTED_JOBS = {"prepare_digits": 1000, "encode_spikes": 4000}
+EXPECTED_JOBS = {"prepare_digits": 1000, "encode_spikes": 1000}
 RUN_TIMEOUT = 600  # seconds for the whole snakemake run on the cluster
 
 pytestmark = pytest.mark.workflow

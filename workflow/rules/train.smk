@@ -19,7 +19,7 @@ rule train_model:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=memory_mb(2000),  # measured peak 0.8 GB (nmnist_small, BEAM-Net)
+        mem_mb=memory_mb(1500),  # measured peak 0.72 GB at 20,000, 0.59 GB at 70,000 recordings (scale benchmark)
         runtime=120,  # measured longest 8 min (nmnist_small BEAM-Net, 60 epochs)
     params:
         cfg=dataset_step_config("encoding", "model", "train", "evaluate"),

@@ -22,7 +22,7 @@ rule tune_fold:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=memory_mb(2000),  # as train_model: the whole training split is held, as in training
+        mem_mb=memory_mb(1500),  # as train_model: batches are read from the caches, as in training
         runtime=60,
     params:
         cfg=tune_fold_config,
