@@ -159,8 +159,9 @@ def _beam_net_batch(
         "energy_magnitude": energies.abs().amax(1),
         "spikes": spikes,
         "activity": activity,
-        # input spikes reach N coincidence synapses; pattern spikes reach K readout synapses
-        "synops": n_active * n_patterns + spikes.double() * n_classes,
+        # input spikes reach the coincidence synapses of the patterns that listen to them (N
+        # without pruning); pattern spikes reach K readout synapses
+        "synops": model.coincidence.synaptic_events(active) + spikes.double() * n_classes,
         # the loop's dense arithmetic on the host: similarity (2 per active input and pattern) and
         # prediction, reading each pattern time once per iteration (beamnet.energy.loop_memory_reads)
         "macs": out.iterations.double() * 3.0 * n_active * n_patterns,

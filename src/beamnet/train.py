@@ -36,7 +36,7 @@ from beamnet.config import config_hash
 from beamnet.io import atomic_paths, load_torch_file, torch_bytes
 from beamnet.metrics import accuracy, expected_calibration_error
 from beamnet.models import build_model, count_parameters
-from beamnet.models.beam_net import BEAMNet
+from beamnet.models.beam_net import BEAMNet, prune_epoch
 from beamnet.models.device import model_device, resolve_device
 from beamnet.models.encoder import EncodedSplit, iter_batches, model_view, open_cache, take_batch
 from beamnet.progress import progress
@@ -400,10 +400,36 @@ def train_epoch(
         run.optimiser.zero_grad()
         result.loss.backward()
         run.optimiser.step()
+        if isinstance(model, BEAMNet) and model.coincidence.is_sparse:
+            model.coincidence.apply_mask()  # Adam's momentum must not revive a dropped synapse
         total_loss += loss * len(index)
         seen += len(index)
     run.scheduler.step()
     return total_loss / seen
+
+
+def prune_before_epoch(run: TrainingRun, epoch: int) -> bool:
+    """Prune BEAM-Net's coincidence synapses before ``epoch`` where ``model.beam_net.prune`` asks.
+
+    Magnitude pruning with fine-tuning (Han et al. 2015,
+    :meth:`beamnet.models.coincidence.CoincidenceDetector.prune`): at the epoch
+    ``prune.at_epoch`` each pattern keeps its k largest |w_ij|. The best epoch kept so far is
+    dropped, so that epoch selection only sees pruned models (the checkpoint is always sparse).
+    The mask is part of the model's state, so a resumed run continues with it. Returns whether
+    it pruned now.
+    """
+    model = run.model
+    if not isinstance(model, BEAMNet) or prune_epoch(model.settings) != epoch:
+        return False
+    model.coincidence.prune()
+    run.best = None
+    log.info(
+        "pruned the coincidence synapses before epoch %d: each pattern keeps %d of %d inputs",
+        epoch + 1,
+        model.coincidence.connections,
+        model.coincidence.n_inputs,
+    )
+    return True
 
 
 def record_epoch(
@@ -502,6 +528,7 @@ def fit_model(
             log.info("stopping after %d epochs as asked; resume state in %s", stop_after_epochs, resume)
             return None
         began = time.perf_counter()
+        prune_before_epoch(run, epoch)
         try:
             train_loss = train_epoch(
                 run,

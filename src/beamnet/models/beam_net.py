@@ -19,6 +19,10 @@ Choices where the equations leave room (cited in the paper's Methods):
   evaluates the mean field too). ``lateral_inhibition: false`` is the ablation with w_inh = 0.
 - ``input_pool: f`` reads the cache pooled over f x f pixel blocks
   (:func:`beamnet.models.encoder.pool_inputs`), so that fewer inputs fire.
+- ``prune.connections: k`` makes the coincidence connectivity sparse: at epoch
+  ``prune.at_epoch`` each pattern keeps its k inputs of largest |w_ij| and training fine-tunes
+  the rest (:meth:`beamnet.models.coincidence.CoincidenceDetector.prune`), so that an input
+  spike reaches fewer than N patterns.
 - Loss: NLL of p_y plus the evidential KL on misleading evidence (Sensoy et al. 2018),
   annealed in, plus a squared penalty pulling the mean firing rate to the sparsity target.
 """
@@ -48,7 +52,7 @@ class BeamNetOutput:
     rates: torch.Tensor  # (B, N) firing rates
     activity: torch.Tensor  # (B,) fraction of neuron-steps with a spike
     spike_counts: torch.Tensor  # (B,) spikes of the pattern neurons
-    synaptic_events: torch.Tensor  # (B,) input spikes x N coincidence synapses
+    synaptic_events: torch.Tensor  # (B,) input spikes x the coincidence synapses each reaches
     iterations: torch.Tensor  # (B,) loop iterations
     converged: torch.Tensor  # (B,) loop stopped before L_max
     energies: torch.Tensor  # (B, L+1) loop energy per iteration
@@ -63,6 +67,19 @@ def inhibition_strength(settings: Mapping[str, Any]) -> float:
     """Eq. 8's w_inh, or 0 for the ablation without lateral inhibition
     (``model.beam_net.lateral_inhibition: false``: the pattern neurons integrate independently)."""
     return float(settings["w_inh"]) if settings.get("lateral_inhibition", True) else 0.0
+
+
+def pruned_connections(settings: Mapping[str, Any]) -> int | None:
+    """k of ``model.beam_net.prune.connections`` (None: every pattern listens to all D inputs)."""
+    connections = (settings.get("prune") or {}).get("connections")
+    return None if connections is None else int(connections)
+
+
+def prune_epoch(settings: Mapping[str, Any]) -> int | None:
+    """The 0-based epoch before which the coincidence synapses are pruned (None: never)."""
+    if pruned_connections(settings) is None:
+        return None
+    return int(settings["prune"].get("at_epoch", 0))
 
 
 def sampled_spikes(settings: Mapping[str, Any]) -> bool:
@@ -81,7 +98,9 @@ class BEAMNet(nn.Module):
         # the ablation without inhibition runs (and exports) with w_inh = 0
         self.settings["w_inh"] = inhibition_strength(settings)
         self.n_classes = n_classes
-        self.coincidence = CoincidenceDetector(n_inputs, settings["n_patterns"], settings["tau_c_ms"], t_ref, dt)
+        self.coincidence = CoincidenceDetector(
+            n_inputs, settings["n_patterns"], settings["tau_c_ms"], t_ref, dt, pruned_connections(settings)
+        )
         self.bias = nn.Parameter(torch.zeros(settings["n_patterns"]))
         self.lif = BayesianLIF(
             settings["tau_m_ms"],

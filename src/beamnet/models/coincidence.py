@@ -8,6 +8,15 @@ learned synaptic weights w_ij. Its similarity to an input xi is
 with tau_c the NMDA coincidence window (5 ms, Markram et al. 1997); silent inputs add 0.
 That is 2 N D parameters (the BEAM-Net README's 202,778 for N = 128 on 784 inputs).
 
+Sparse connectivity (``model.beam_net.prune.connections`` = k): magnitude pruning with
+fine-tuning (Han et al. 2015). At the epoch ``prune.at_epoch`` each pattern keeps the k inputs of
+largest |w_ij| and drops the rest, m_ij in {0, 1} with sum_i m_ij = k, and training goes on with
+
+    S_j(xi) = sum_i m_ij w_ij kappa(t_i(xi) - t_i(x_j)),
+
+so that an input spike reaches only the patterns that listen to it: sum_j m_ij synaptic events
+instead of N.
+
 Event-driven evaluation: only inputs that fire cost work, as on neuromorphic hardware. The
 firing inputs of a batch form one list of (sample, input, time) events; each event reads its
 input's row of pattern times and weights (both stored input-major, (D, N)) and adds
@@ -28,6 +37,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from beamnet.config import ConfigError
 from beamnet.models.device import tensor_path
 
 
@@ -171,14 +181,68 @@ class CoincidenceDetector(nn.Module):
         Coincidence window, latest spike time and time step, in ms.
     """
 
-    def __init__(self, n_inputs: int, n_patterns: int, tau_c: float, t_ref: float, dt: float) -> None:
+    def __init__(
+        self, n_inputs: int, n_patterns: int, tau_c: float, t_ref: float, dt: float, connections: int | None = None
+    ) -> None:
         super().__init__()
         self.n_inputs, self.n_patterns = n_inputs, n_patterns
+        self.connections = connections
         self.tau_c, self.t_ref, self.dt = tau_c, t_ref, dt
         # t_i(x_j) = T_ref * sigmoid(u_ij) keeps pattern times inside [0, T_ref]. Both parameters
         # are stored input-major, (D, N): an input spike reads one contiguous row of each.
         self.pattern_logits = nn.Parameter(torch.zeros(n_inputs, n_patterns))
         self.weights = nn.Parameter(torch.zeros(n_inputs, n_patterns))
+        if connections is not None:
+            if not 1 <= connections <= n_inputs:
+                raise ConfigError(
+                    f"config key 'model.beam_net.prune.connections' = {connections!r}: expected an integer "
+                    f"in [1, D = {n_inputs}] (each pattern keeps k of the D inputs this model reads)"
+                )
+            # m_ij, input-major as the weights; all ones until :meth:`prune` runs
+            self.register_buffer("connection_mask", torch.ones(n_inputs, n_patterns, dtype=torch.bool))
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether this detector has a connection mask (``prune.connections`` set)."""
+        return self.connections is not None
+
+    @property
+    def is_pruned(self) -> bool:
+        """Whether :meth:`prune` has dropped connections (the mask is no longer all ones)."""
+        return self.is_sparse and not bool(self.connection_mask.all())
+
+    def effective_weights(self) -> torch.Tensor:
+        """m_ij w_ij stored input-major, (D, N): the weights the similarity uses."""
+        if not self.is_sparse:
+            return self.weights
+        return self.weights * self.connection_mask.to(self.weights.dtype)
+
+    @torch.no_grad()
+    def prune(self) -> None:
+        """Keep each pattern's k = ``connections`` inputs of largest |w_ij| (magnitude pruning).
+
+        Ties go to the lower input index (a stable sort), so that the mask is deterministic.
+        The dropped weights are set to 0, so that the stored weights equal the effective ones.
+        """
+        if not self.is_sparse:
+            raise ValueError("prune() needs model.beam_net.prune.connections")
+        order = torch.argsort(self.weights.abs(), dim=0, descending=True, stable=True)
+        mask = torch.zeros_like(self.connection_mask)
+        mask.scatter_(0, order[: self.connections], True)
+        self.connection_mask.copy_(mask)
+        self.apply_mask()
+
+    @torch.no_grad()
+    def apply_mask(self) -> None:
+        """w_ij <- m_ij w_ij: keep dropped synapses at 0 after an optimiser step."""
+        if self.is_sparse:
+            self.weights.mul_(self.connection_mask.to(self.weights.dtype))
+
+    def fan_out(self) -> torch.Tensor:
+        """sum_j m_ij: how many patterns each input's spike reaches, (D,) float64 (N without a mask)."""
+        if not self.is_sparse:
+            return torch.full((self.n_inputs,), float(self.n_patterns), dtype=torch.float64)
+        return self.connection_mask.sum(1).to(torch.float64)
 
     def times_by_input(self) -> torch.Tensor:
         """t_i(x_j) stored input-major, shape (D, N), in [0, T_ref] ms."""
@@ -191,8 +255,8 @@ class CoincidenceDetector(nn.Module):
 
     @property
     def pattern_weights(self) -> torch.Tensor:
-        """w_ij, shape (N, D) (a transposed view of the stored rows)."""
-        return self.weights.t()
+        """m_ij w_ij, shape (N, D) (a transposed view of the effective rows; w_ij without a mask)."""
+        return self.effective_weights().t()
 
     @torch.no_grad()
     def initialise_from_samples(
@@ -233,19 +297,23 @@ class CoincidenceDetector(nn.Module):
         ``times_by_input`` is :meth:`times_by_input` when the caller has it already."""
         if times_by_input is None:
             times_by_input = self.times_by_input()
+        weights = self.effective_weights()
         if tensor_path(times_by_input):
-            return dense_coincidence(spike_times, active, times_by_input, self.weights, self.tau_c)
+            return dense_coincidence(spike_times, active, times_by_input, weights, self.tau_c)
         sample, source = active.nonzero(as_tuple=True)  # the batch's input spikes
         return EventCoincidence.apply(
             spike_times[sample, source].detach().contiguous(),
             sample,
             source,
             times_by_input,
-            self.weights,
+            weights,
             active.shape[0],
             self.tau_c,
         )
 
     def synaptic_events(self, active: torch.Tensor) -> torch.Tensor:
-        """Synaptic operations per sample: every input spike reaches all N patterns."""
-        return active.sum(1).to(torch.float32) * self.n_patterns
+        """Synaptic operations per sample, float64: each input spike reaches the patterns that listen
+        to it, sum_i a_i sum_j m_ij (all N patterns without a mask: n_active N)."""
+        if not self.is_sparse:
+            return active.sum(1).to(torch.float64) * self.n_patterns
+        return active.to(torch.float64) @ self.fan_out()
