@@ -58,11 +58,13 @@ def test_a_build_without_tuning_shows_the_committed_record(tmp_path: Path) -> No
     assert "old" in only and "This build's sentence" in only
 
 
-def test_the_committed_tuning_record_is_the_one_behind_the_defaults() -> None:
-    """workflow/records/ holds a tuning table whose chosen variants are the ones config.yaml's
-    dataset_settings adopt (each chosen non-default nmnist variant's overrides are set)."""
-    record = (REPO_ROOT / "workflow/records/tuning.md").read_text()
-    meta = json.loads((REPO_ROOT / "workflow/records/tuning.json").read_text())
+@pytest.mark.parametrize("name", ["first_round", "tuning"])
+def test_the_committed_tuning_records_are_the_ones_behind_the_defaults(name: str) -> None:
+    """workflow/records/ holds the tuning tables whose chosen variants are the ones config.yaml's
+    dataset_settings adopt (each chosen non-default variant's overrides are set): the first round's
+    winners, which are the configured grid's baseline, and the configured grid's record."""
+    record = (REPO_ROOT / f"workflow/records/{name}.md").read_text()
+    meta = json.loads((REPO_ROOT / f"workflow/records/{name}.json").read_text())
     assert re.fullmatch(r"[0-9a-f]{40}", meta["commit"])
     import yaml
 

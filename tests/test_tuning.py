@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import tiny_config
 
-from beamnet.config import ConfigError, dataset_config, model_encoding
+from beamnet.config import ConfigError, dataset_config, model_encoding, tuning_baseline, tuning_view
 from beamnet.models.encoder import load_cache
 from beamnet.tuning import (
     DEFAULT_VARIANT,
@@ -111,6 +111,27 @@ def test_dataset_settings_apply_to_that_dataset_only(default_config) -> None:
     config["dataset_settings"]["digits"] = {"train.sparsity_targt": 0.02}
     with pytest.raises(ConfigError, match="dataset_settings.digits.*nearest valid key: 'train.sparsity_target'"):
         dataset_config(config, "digits")
+
+
+def test_a_grid_with_its_own_baseline_starts_from_it(default_config) -> None:
+    """A later round's grid names its baseline (an earlier round's winners): its default variant
+    trains with that baseline, and a grid without one starts from tuning.baseline."""
+    config = _grid_config(default_config, {"beam_net": ["w_inh_4"]}, {"w_inh_4": {"model.beam_net.w_inh": 4.0}})
+    config["tuning"]["baseline"] = {"nmnist": {}}
+    assert tuning_view(config)["dataset_settings"] == {"nmnist": {}}
+    assert variant_config(tuning_view(config), DEFAULT_VARIANT, "nmnist")["model"]["beam_net"]["theta"] == 4.0
+    config["tuning"]["grids"]["test"]["baseline"] = {"nmnist": {"model.beam_net.theta": 3.0}}
+    view = tuning_view(config)
+    assert variant_config(view, DEFAULT_VARIANT, "nmnist")["model"]["beam_net"]["theta"] == 3.0
+    changed = variant_config(view, "w_inh_4", "nmnist")["model"]["beam_net"]
+    assert (changed["theta"], changed["w_inh"]) == (3.0, 4.0)
+
+
+def test_the_configured_grid_starts_from_the_first_rounds_winners(default_config) -> None:
+    """The configured grid's baseline on nmnist is what dataset_settings took from the first round."""
+    baseline = tuning_baseline(default_config)["nmnist"]
+    settings = default_config["dataset_settings"]["nmnist"]
+    assert baseline and all(settings[key] == value for key, value in baseline.items())
 
 
 def _grid_config(base, models: dict[str, list[str]], variants: dict[str, dict]) -> dict:

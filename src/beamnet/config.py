@@ -138,7 +138,8 @@ def apply_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any], var
             and not isinstance(value, bool)
             and not isinstance(current, bool)
         ) or type(value) is type(current)
-        if not same_kind:
+        # a key configured as null (an optional setting such as prune.connections) takes any value
+        if not same_kind and current is not None:
             raise ConfigError(
                 f"{where}: config key '{dotted_key}' = {value!r}: expected a "
                 f"{type(current).__name__} like the configured {current!r}"
@@ -164,14 +165,25 @@ def dataset_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     return apply_overrides(config, settings, f"dataset_settings.{dataset}")
 
 
+def tuning_baseline(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The per-dataset settings the chosen grid's record starts from: the grid's own
+    ``tuning.grids.<grid>.baseline`` where it has one (a later round starts from the winners of an
+    earlier one), else ``tuning.baseline``; None where neither is set."""
+    tuning = config.get("tuning") or {}
+    grid = (tuning.get("grids") or {}).get(tuning.get("grid")) or {}
+    if grid.get("baseline") is not None:
+        return grid["baseline"]
+    return tuning.get("baseline")
+
+
 def tuning_view(config: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration the cross-validation record compares against: ``config`` with its
-    ``dataset_settings`` replaced by ``tuning.baseline`` (where that is set).
+    ``dataset_settings`` replaced by the grid's baseline (:func:`tuning_baseline`, where set).
 
     The record's ``default`` variant is this baseline, so adopting the record's winners into
     ``dataset_settings`` (for the final runs) leaves every tuning job, and so the record, as it is.
     """
-    baseline = (config.get("tuning") or {}).get("baseline")
+    baseline = tuning_baseline(config)
     if baseline is None:
         return copy.deepcopy(dict(config))
     view = copy.deepcopy(dict(config))
@@ -225,6 +237,16 @@ def check_theory(config: Mapping[str, Any]) -> None:
     if "model" not in config:
         return
     beam = get_key(config, "model.beam_net")
+    prune = beam.get("prune") or {}
+    if prune.get("connections") is not None and "train" in config:
+        epochs = get_key(config, "train.epochs")
+        _require(
+            0 <= prune.get("at_epoch", 0) < epochs,
+            "model.beam_net.prune.at_epoch",
+            prune.get("at_epoch", 0),
+            f"an epoch in [0, train.epochs = {epochs})",
+            "magnitude pruning happens before one of the training epochs, so that later ones fine-tune",
+        )
     w_inh = beam["w_inh"]
     _require(
         w_inh > 2.0 or not beam.get("lateral_inhibition", True),

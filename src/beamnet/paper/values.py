@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from beamnet.config import theory_bound_iterations
+from beamnet.config import theory_bound_iterations, tuning_baseline
 from beamnet.io import atomic_paths
 from beamnet.paper.style import BASELINE_NAMES, DATASET_NAMES, MODEL_NAMES, PLATFORM_NAMES, REFERENCE_LABELS
 from beamnet.paper.tables import (
@@ -119,11 +119,12 @@ RULE_SENTENCES = {  # beamnet.tuning's rules, in words
 
 
 def adoption(config: Mapping[str, Any], winners: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """Which settings of ``tuning.baseline`` plus the record's winners ``dataset_settings`` holds
-    (``adopted``) and which it lacks or sets otherwise (``missing``), as ``dataset: key = value``."""
+    """Which settings of the grid's baseline (:func:`beamnet.config.tuning_baseline`) plus the
+    record's winners ``dataset_settings`` holds (``adopted``) and which it lacks or sets otherwise
+    (``missing``), as ``dataset: key = value``."""
     variants = grid_variants(config)
     settings = config.get("dataset_settings") or {}
-    baseline = config["tuning"].get("baseline")
+    baseline = tuning_baseline(config)
     adopted, missing = [], []
     for dataset in winners["dataset"].unique().sort().to_list():
         expected = dict((baseline if baseline is not None else settings).get(dataset) or {})
