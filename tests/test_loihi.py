@@ -284,6 +284,19 @@ def test_export_matches_the_noise_free_torch_model_in_numpy(exported_tiny):
     assert agreement >= 0.95
 
 
+def test_a_pruned_model_exports_only_its_kept_synapses(tmp_path_factory, digits_caches, _default_config):
+    """With model.beam_net.prune, the exported coincidence lines of pattern j are zero on every
+    input it dropped, so that the chip's synaptic events (non-zero synapses reached) fall."""
+    config = tiny_config(_default_config, epochs=3)
+    config["model"]["beam_net"]["prune"] = {"connections": 8, "at_epoch": 1}
+    root, _ = train_and_export(tmp_path_factory, digits_caches, config, "beam_net")
+    with np.load(root / "network.npz") as archive:
+        net = check_network(archive)
+    lines = net["coincidence_mant"].reshape(net["n_patterns"], net["n_inputs"], net["grid_points"])
+    reached = np.count_nonzero(lines.any(-1), axis=1)  # inputs each pattern still listens to
+    assert reached.max() <= 8 and reached.sum() > 0
+
+
 @needs_lava
 def test_exported_network_on_lava_agrees_with_torch(exported_tiny, tmp_path):
     summary = lava_run_summary(exported_tiny, tmp_path, "--limit", "20", "--chunk-samples", "10")
