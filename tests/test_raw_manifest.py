@@ -32,28 +32,36 @@ def test_manifest_lists_every_recording_the_reader_reads_with_its_digest(small_r
     files = nmnist_raw_files(small_root)
     reader = NMNISTFolder(small_root, "train").files + NMNISTFolder(small_root, "test").files
     assert files == reader and len(files) == 40
-    table = write_raw_manifest(small_root, files, tmp_path / "raw.csv")
-    assert pl.read_csv(tmp_path / "raw.csv").equals(table)
+    assert write_raw_manifest(small_root, iter(files), tmp_path / "raw.csv") == 40  # streamed from an iterator
+    table = pl.read_csv(tmp_path / "raw.csv")
+    assert table.columns == ["path", "bytes", "sha256"] and table.height == 40
+    # the bytes Polars would write for the same table, so that the digest prepare records is unchanged
+    assert (tmp_path / "raw.csv").read_text() == table.write_csv()
     first = table.row(0, named=True)
     data = (small_root / first["path"]).read_bytes()
     assert first["bytes"] == len(data) and first["sha256"] == hashlib.sha256(data).hexdigest()
     check_against_manifest(small_root, reader, tmp_path / "raw.csv")  # the same recordings pass
+    check_against_manifest(small_root, iter(reader), tmp_path / "raw.csv")  # also as a stream
 
 
 @pytest.mark.parametrize("change", ["added", "removed", "resized"])
 def test_prepare_refuses_recordings_the_manifest_does_not_list(small_root: Path, tmp_path: Path, change) -> None:
     manifest = tmp_path / "raw.csv"
     write_raw_manifest(small_root, nmnist_raw_files(small_root), manifest)
-    first = nmnist_raw_files(small_root)[0]
+    first = nmnist_raw_files(small_root)[5]  # a recording after some that still agree
+    named = str(first.relative_to(small_root))
     if change == "added":
         shutil.copy2(first, first.with_name("copy_" + first.name))
+        named = str(first.with_name("copy_" + first.name).relative_to(small_root))
     elif change == "removed":
         first.unlink()
     else:
         with first.open("ab") as handle:
             handle.write(b"\0" * 5)
-    with pytest.raises(NMNISTDataError, match=rf"differ from the raw manifest '{manifest}'"):
+    label = {"added": "not listed", "removed": "missing", "resized": "other size"}[change]
+    with pytest.raises(NMNISTDataError, match=rf"differ from the raw manifest '{manifest}'") as error:
         check_against_manifest(small_root, nmnist_raw_files(small_root), manifest)
+    assert f"{label}: ['{named}']" in str(error.value)
 
 
 @pytest.mark.workflow

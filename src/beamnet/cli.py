@@ -56,10 +56,10 @@ def cmd_download_nmnist(args: argparse.Namespace) -> None:
 
 
 def cmd_raw_manifest(args: argparse.Namespace) -> None:
-    from beamnet.data.raw_manifest import nmnist_raw_files, write_raw_manifest
+    from beamnet.data.raw_manifest import iter_nmnist_raw_files, write_raw_manifest
 
-    table = write_raw_manifest(args.root, nmnist_raw_files(args.root), Path(args.output))
-    log.info("checksummed %d recordings under %s -> %s", table.height, args.root, args.output)
+    count = write_raw_manifest(args.root, iter_nmnist_raw_files(args.root), Path(args.output))
+    log.info("checksummed %d recordings under %s -> %s", count, args.root, args.output)
 
 
 def cmd_encode(args: argparse.Namespace) -> None:

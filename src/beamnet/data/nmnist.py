@@ -10,6 +10,7 @@ downloading is enabled, :func:`resolve_root` points at the folder that the downl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -87,24 +88,36 @@ class NMNISTFolder:
                 f"N-MNIST folder '{folder}' does not exist: expected "
                 f"{FOLDERS[split]}/<digit>/*.bin under the root '{self.root}'"
             )
-        self.files: list[Path] = []
+        self.folder = folder
+        # "<digit>/<name>.bin" relative to the split's folder: strings, not Path objects, so that
+        # 60,000 recordings cost a few MB (beamnet.data.prepare holds both splits' listings)
+        self.names: list[str] = []
         self.targets: list[int] = []
         for digit in range(N_CLASSES):
             class_dir = folder / str(digit)
-            files = sorted(class_dir.glob("*.bin")) if class_dir.is_dir() else []
-            if not files:
+            names = sorted(path.name for path in class_dir.glob("*.bin")) if class_dir.is_dir() else []
+            if not names:
                 raise NMNISTDataError(
                     f"N-MNIST class folder '{class_dir}' is missing or holds no "
                     ".bin recordings: expected at least one per digit"
                 )
-            self.files.extend(files)
-            self.targets.extend([digit] * len(files))
+            self.names.extend(f"{digit}/{name}" for name in names)
+            self.targets.extend([digit] * len(names))
+
+    @property
+    def files(self) -> list[Path]:
+        """Every recording's path, in the reader's order (built on each call)."""
+        return [self.folder / name for name in self.names]
+
+    def iter_files(self) -> Iterator[Path]:
+        """:attr:`files` one at a time."""
+        return (self.folder / name for name in self.names)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.names)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        return read_recording(self.files[index]), self.targets[index]
+        return read_recording(self.folder / self.names[index]), self.targets[index]
 
 
 def resolve_root(root: str | None, download: bool, download_dir: str | Path) -> Path:

@@ -11,6 +11,7 @@ so preparing N-MNIST's 70,000 recordings needs no more memory than preparing 800
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import polars as pl
 from beamnet.data.digits import load_digit_images
 from beamnet.data.dvs_gesture import GestureDataError, GestureFolder, has_gesture_layout
 from beamnet.data.events import write_event_archive
-from beamnet.data.nmnist import NMNISTFolder, resolve_root
+from beamnet.data.nmnist import FOLDERS, NMNISTFolder, resolve_root
 from beamnet.data.raw_manifest import check_against_manifest, manifest_sha256
 from beamnet.data.saccade import simulate_saccade_events
 from beamnet.data.splits import stratified_split
@@ -114,11 +115,11 @@ def prepare_nmnist(
     train, test = NMNISTFolder(root, "train"), NMNISTFolder(root, "test")
     raw_digest = {}
     if raw_manifest is not None:
-        check_against_manifest(root, train.files + test.files, raw_manifest)
+        check_against_manifest(root, itertools.chain(train.iter_files(), test.iter_files()), raw_manifest)
         raw_digest = {"raw_manifest_sha256": manifest_sha256(raw_manifest)}
     train_labels = np.asarray(train.targets)
     train_splits = stratified_split(train_labels, settings["val_fraction"], 0.0, config["data"]["split_seed"])
-    files = train.files + test.files
+    sources = [f"{FOLDERS[split]}/{name}" for split, part in (("train", train), ("test", test)) for name in part.names]
     labels = np.concatenate([train_labels, np.asarray(test.targets)]).astype(np.int64)
     splits = np.concatenate([train_splits, np.full(len(test), "test")])
     streams = (  # read lazily: one recording in memory at a time
@@ -128,10 +129,8 @@ def prepare_nmnist(
             (dataset[i] for i in range(len(dataset))), f"read N-MNIST {name}", len(dataset), "recording"
         )
     )
-    ids = np.arange(len(files), dtype=np.int64)
-    manifest = pl.DataFrame(
-        {"sample_id": ids, "label": labels, "split": splits, "source": [str(Path(f).relative_to(root)) for f in files]}
-    )
+    ids = np.arange(len(sources), dtype=np.int64)
+    manifest = pl.DataFrame({"sample_id": ids, "label": labels, "split": splits, "source": sources})
     arrays = {
         "labels": labels,
         "sample_ids": ids,
