@@ -161,7 +161,7 @@ def _beam_net_batch(
         "activity": activity,
         # input spikes reach the coincidence synapses of the patterns that listen to them (N
         # without pruning); pattern spikes reach K readout synapses
-        "synops": model.coincidence.synaptic_events(active) + spikes.double() * n_classes,
+        "synops": out.synaptic_events + spikes.double() * n_classes,  # the forward pass counted them
         # the loop's dense arithmetic on the host: similarity (2 per active input and pattern) and
         # prediction, reading each pattern time once per iteration (beamnet.energy.loop_memory_reads)
         "macs": out.iterations.double() * 3.0 * n_active * n_patterns,
