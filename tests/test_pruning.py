@@ -41,6 +41,24 @@ def test_prune_keeps_each_patterns_largest_weights() -> None:
     assert torch.equal(detector.weights[mask], before[mask])
 
 
+def test_drive_preserving_prune_keeps_each_patterns_mean_drive() -> None:
+    """With firing fractions f, the mask is the magnitude mask, and each pattern's kept weights are
+    scaled so that sum_i m_ij |w_ij| f_i equals sum_i |w_ij| f_i before pruning (signs kept)."""
+    plain, preserving = _detector(), _detector()
+    firing = torch.rand(12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    firing[0] = 0.0  # an input that never fires adds no drive
+    before = preserving.weights.detach().clone()
+    plain.prune()
+    preserving.prune(firing)
+    assert torch.equal(preserving.connection_mask, plain.connection_mask)
+    drive_before = (before.abs().double() * firing[:, None]).sum(0)
+    drive_after = (preserving.weights.detach().abs().double() * firing[:, None]).sum(0)
+    torch.testing.assert_close(drive_after, drive_before, rtol=1e-6, atol=0.0)  # float32 weights
+    mask = preserving.connection_mask
+    assert torch.equal(torch.sign(preserving.weights[mask]), torch.sign(before[mask]))
+    assert torch.all(preserving.weights[mask].abs() >= before[mask].abs())  # scales are >= 1
+
+
 def test_pruned_similarity_and_synaptic_events_count_only_kept_synapses() -> None:
     """The event sum (Eqs. 21-22) uses m_ij w_ij, its gradient leaves dropped synapses alone, and an
     input spike costs as many synaptic events as patterns listen to it."""
@@ -118,6 +136,22 @@ def test_training_prunes_then_fine_tunes_and_selects_a_pruned_epoch(pruned_confi
     expected = (active.double() * mask.sum(1).double()).sum(1).numpy()
     assert coincidence_events == pytest.approx(expected)
     assert coincidence_events.sum() < active.sum().item() * model.coincidence.n_patterns
+
+
+def test_training_with_preserved_drive_scales_the_kept_weights(pruned_config, digits_caches, tmp_path) -> None:
+    """preserve_drive changes the pruned weights (scaled up), not the mask, and still resumes."""
+    plain = load_torch_file(_train(pruned_config, digits_caches, tmp_path / "plain"))
+    pruned_config["model"]["beam_net"]["prune"]["preserve_drive"] = True
+    reference = _train(pruned_config, digits_caches, tmp_path / "drive")
+    kept = load_torch_file(reference)["state_dict"]
+    assert (
+        kept["coincidence.connection_mask"].sum(0).tolist()
+        == plain["state_dict"]["coincidence.connection_mask"].sum(0).tolist()
+    )
+    assert kept["coincidence.weights"].abs().sum() > plain["state_dict"]["coincidence.weights"].abs().sum()
+    partial = _train(pruned_config, digits_caches, tmp_path / "cut", stop_after_epochs=2)
+    assert not partial.exists()
+    assert _train(pruned_config, digits_caches, tmp_path / "cut").read_bytes() == reference.read_bytes()
 
 
 @pytest.mark.parametrize("stop_after", [1, 2])

@@ -20,6 +20,8 @@ aleatoric and epistemic uncertainty are Eqs. 14-15 of that Dirichlet. The map is
 function of the evidence for every class, so it never moves a prediction: the uncalibrated
 columns (s = gamma = 1, alpha = alpha_0 + eta * e_bar) have the same arg-max. Both are computed
 in float64 from the float32 evidence, where the map keeps distinct evidences distinct. The
+ablation with a softmax head (``model.beam_net.head: softmax``) maps e_bar through
+softmax(g * s * e_bar) instead, and its aleatoric part is the passes' mean entropy (BALD). The
 baselines are deterministic (their inputs are the fixed cached spikes): total = aleatoric =
 H[p]; their uncalibrated predictive is the softmax of the logits without the fitted scale.
 
@@ -57,7 +59,6 @@ from beamnet.models import build_model
 from beamnet.models.baselines import ANNMLP, RateSNN
 from beamnet.models.beam_net import BEAMNet, loop_enabled
 from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
-from beamnet.models.dirichlet import dirichlet_uncertainty
 from beamnet.models.encoder import EncodedSplit, model_view, open_cache
 from beamnet.progress import progress
 from beamnet.provenance import provenance_json
@@ -125,17 +126,18 @@ def _beam_net_batch(
 ) -> dict[str, np.ndarray]:
     spike_times, active = inputs
     evidence, spikes, activity = 0.0, 0.0, 0.0
+    pass_evidence = []
     for _ in range(passes):
         out = model(spike_times, active, stochastic=True, generator=generator)
-        evidence = evidence + model.attention.evidence(out.rates)
+        pass_evidence.append(model.attention.evidence(out.rates))
+        evidence = evidence + pass_evidence[-1]
         spikes = spikes + out.spike_counts / passes
         activity = activity + out.activity / passes
     evidence = (evidence / passes).to(torch.float64)  # e_bar, as beamnet.train.monte_carlo_evidence
-    attention = model.attention
-    alpha = attention.concentrations(evidence, attention.evidence_scale.double(), attention.evidence_power.double())
-    raw_alpha = attention.concentrations(evidence, 1.0, 1.0)
-    probabilities = alpha / alpha.sum(1, keepdim=True)
-    uncertainty = dirichlet_uncertainty(alpha)
+    head = model.attention
+    probabilities = head.calibrated(evidence)
+    uncalibrated = head.predictive(evidence, 1.0, 1.0)
+    uncertainty = head.uncertainty(evidence, pass_evidence)  # Eqs. 14-15 (softmax head: BALD)
     n_active = active.sum(1).to(torch.float64)
     n_patterns, n_classes = model.coincidence.n_patterns, model.n_classes
     steps = model.lif.steps
@@ -149,7 +151,7 @@ def _beam_net_batch(
         "probabilities": probabilities,
         "total": total,
         "aleatoric": uncertainty.aleatoric,
-        "uncalibrated_probabilities": raw_alpha / raw_alpha.sum(1, keepdim=True),
+        "uncalibrated_probabilities": uncalibrated,
         "iterations": out.iterations,
         "converged": out.converged,
         **settling,

@@ -174,8 +174,9 @@ def calibrate(
     For the baselines one scale multiplies the logits. For BEAM-Net the map acts on the
     Dirichlet evidence e (Eq. 12): alpha = alpha_0 + eta * s * e**gamma, with s and gamma
     fitted together. A scale alone cannot make BEAM-Net more confident than the normalised
-    evidence e / sum(e) (its limit as s grows); the power can. Both maps are monotone, so the
-    accuracy is unchanged: only the confidence moves.
+    evidence e / sum(e) (its limit as s grows); the power can. The softmax head fits a
+    temperature alone, p = softmax(g * s * e). All maps are monotone, so the accuracy is
+    unchanged: only the confidence moves.
 
     The map is fitted to the predictive that evaluation reports. Given a ``generator``, that is
     BEAM-Net's Monte-Carlo predictive: the evidence averaged over P = ``passes`` passes of
@@ -207,11 +208,11 @@ def calibrate(
     labels = data.labels
     best = {"scale": 1.0, "power": 1.0}
     best_nll = math.inf
-    for power in EVIDENCE_POWER_GRID.tolist() if beam else [1.0]:
+    fits_power = beam and model.attention.fits_power  # the softmax head fits a temperature alone
+    for power in EVIDENCE_POWER_GRID.tolist() if fits_power else [1.0]:
         for scale in CALIBRATION_GRID.tolist():
             if beam:
-                alpha = model.attention.concentrations(raw, scale, power)
-                log_p = torch.log(alpha / alpha.sum(-1, keepdim=True))
+                log_p = torch.log(model.attention.predictive(raw, scale, power))
             else:
                 log_p = torch.log_softmax(scale * raw, 1)
             nll = float(-log_p.gather(1, labels[:, None]).mean())
@@ -408,12 +409,23 @@ def train_epoch(
     return total_loss / seen
 
 
-def prune_before_epoch(run: TrainingRun, epoch: int) -> bool:
+def input_firing_fractions(data: EncodedSplit) -> torch.Tensor:
+    """f_i: the fraction of the split's samples in which input i fires, (D,) float64, read batch
+    by batch."""
+    counts = None
+    for batch in iter_batches(data, EVAL_BATCH):
+        part = batch.active.to(torch.float64).sum(0)
+        counts = part if counts is None else counts + part
+    return counts / len(data)
+
+
+def prune_before_epoch(run: TrainingRun, epoch: int, train_data: EncodedSplit) -> bool:
     """Prune BEAM-Net's coincidence synapses before ``epoch`` where ``model.beam_net.prune`` asks.
 
     Magnitude pruning with fine-tuning (Han et al. 2015,
     :meth:`beamnet.models.coincidence.CoincidenceDetector.prune`): at the epoch
-    ``prune.at_epoch`` each pattern keeps its k largest |w_ij|. The best epoch kept so far is
+    ``prune.at_epoch`` each pattern keeps its k largest |w_ij| (with ``prune.preserve_drive``,
+    rescaled to keep its mean drive on ``train_data``). The best epoch kept so far is
     dropped, so that epoch selection only sees pruned models (the checkpoint is always sparse).
     The mask is part of the model's state, so a resumed run continues with it. Returns whether
     it pruned now.
@@ -421,7 +433,8 @@ def prune_before_epoch(run: TrainingRun, epoch: int) -> bool:
     model = run.model
     if not isinstance(model, BEAMNet) or prune_epoch(model.settings) != epoch:
         return False
-    model.coincidence.prune()
+    preserve = bool(model.settings["prune"].get("preserve_drive", False))
+    model.coincidence.prune(input_firing_fractions(train_data) if preserve else None)
     run.best = None
     log.info(
         "pruned the coincidence synapses before epoch %d: each pattern keeps %d of %d inputs",
@@ -528,7 +541,7 @@ def fit_model(
             log.info("stopping after %d epochs as asked; resume state in %s", stop_after_epochs, resume)
             return None
         began = time.perf_counter()
-        prune_before_epoch(run, epoch)
+        prune_before_epoch(run, epoch, train_data)
         try:
             train_loss = train_epoch(
                 run,

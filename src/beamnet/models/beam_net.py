@@ -23,6 +23,8 @@ Choices where the equations leave room (cited in the paper's Methods):
   ``prune.at_epoch`` each pattern keeps its k inputs of largest |w_ij| and training fine-tunes
   the rest (:meth:`beamnet.models.coincidence.CoincidenceDetector.prune`), so that an input
   spike reaches fewer than N patterns.
+- ``head: softmax`` is the ablation without Eq. 12: the same readout evidence through a softmax
+  (:class:`beamnet.models.dirichlet.SoftmaxHead`), cross-entropy without the evidential KL.
 - Loss: NLL of p_y plus the evidential KL on misleading evidence (Sensoy et al. 2018),
   annealed in, plus a squared penalty pulling the mean firing rate to the sparsity target.
 """
@@ -40,15 +42,15 @@ from torch import nn
 from beamnet.models.bayesian_lif import BayesianLIF
 from beamnet.models.bidirectional import predictive_coding_loop
 from beamnet.models.coincidence import CoincidenceDetector
-from beamnet.models.dirichlet import DirichletAttention, dirichlet_uncertainty, evidential_kl
+from beamnet.models.dirichlet import make_head
 
 
 @dataclass
 class BeamNetOutput:
     """Everything one forward pass measures, per sample."""
 
-    alpha: torch.Tensor  # (B, K) Dirichlet concentrations
-    probabilities: torch.Tensor  # (B, K) p = alpha / A
+    evidence: torch.Tensor  # (B, K) readout evidence sum_j R_cj r_j, before the head's link
+    probabilities: torch.Tensor  # (B, K) p = alpha / A (the softmax head: softmax(g s e))
     rates: torch.Tensor  # (B, N) firing rates
     activity: torch.Tensor  # (B,) fraction of neuron-steps with a spike
     spike_counts: torch.Tensor  # (B,) spikes of the pattern neurons
@@ -110,7 +112,7 @@ class BEAMNet(nn.Module):
             settings["lif_steps"],
             dt,
         )
-        self.attention = DirichletAttention(settings["n_patterns"], n_classes, settings["alpha_0"], settings["eta"])
+        self.attention = make_head(settings["n_patterns"], n_classes, settings)
 
     @torch.no_grad()
     def initialise_from_samples(
@@ -161,10 +163,10 @@ class BEAMNet(nn.Module):
         similarity = self.coincidence(refined.spike_times, active, times_by_input)
         stochastic = stochastic and sampled_spikes(self.settings)
         lif = self.lif(similarity + self.bias, stochastic=stochastic, generator=generator)
-        alpha = self.attention(lif.rates)
+        evidence = self.attention.evidence(lif.rates)
         return BeamNetOutput(
-            alpha=alpha,
-            probabilities=alpha / alpha.sum(1, keepdim=True),
+            evidence=evidence,
+            probabilities=self.attention.calibrated(evidence),
             rates=lif.rates,
             activity=lif.activity,
             spike_counts=lif.spike_counts.sum(1),
@@ -182,12 +184,9 @@ class BEAMNet(nn.Module):
         sparsity_weight: float,
         sparsity_target: float,
     ) -> torch.Tensor:
-        """NLL of p_y + kl_weight * evidential KL + sparsity_weight * (mean rate - target)^2."""
+        """NLL of p_y + kl_weight * evidential KL + sparsity_weight * (mean rate - target)^2
+        (the softmax head has no evidential term: its NLL is the cross-entropy)."""
         nll = -torch.log(output.probabilities.gather(1, labels[:, None]).clamp_min(1e-12)).mean()
-        kl = evidential_kl(output.alpha, labels).mean()
+        kl = self.attention.training_penalty(output.evidence, labels).mean()
         sparsity = (output.rates.mean() - sparsity_target) ** 2
         return nll + kl_weight * kl + sparsity_weight * sparsity
-
-    def uncertainty(self, alpha: torch.Tensor):
-        """Eqs. 14-15 for this model's concentrations."""
-        return dirichlet_uncertainty(alpha)

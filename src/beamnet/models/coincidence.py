@@ -15,7 +15,8 @@ largest |w_ij| and drops the rest, m_ij in {0, 1} with sum_i m_ij = k, and train
     S_j(xi) = sum_i m_ij w_ij kappa(t_i(xi) - t_i(x_j)),
 
 so that an input spike reaches only the patterns that listen to it: sum_j m_ij synaptic events
-instead of N.
+instead of N. ``prune.preserve_drive`` rescales each pattern's kept weights so that its mean
+drive on the training split is unchanged (:meth:`CoincidenceDetector.prune`).
 
 Event-driven evaluation: only inputs that fire cost work, as on neuromorphic hardware. The
 firing inputs of a batch form one list of (sample, input, time) events; each event reads its
@@ -218,17 +219,32 @@ class CoincidenceDetector(nn.Module):
         return self.weights * self.connection_mask.to(self.weights.dtype)
 
     @torch.no_grad()
-    def prune(self) -> None:
+    def prune(self, firing_fractions: torch.Tensor | None = None) -> None:
         """Keep each pattern's k = ``connections`` inputs of largest |w_ij| (magnitude pruning).
 
         Ties go to the lower input index (a stable sort), so that the mask is deterministic.
         The dropped weights are set to 0, so that the stored weights equal the effective ones.
+
+        With ``firing_fractions`` f (D,), how often each input fires on the training split, the
+        kept weights of pattern j are scaled by
+
+            c_j = sum_i |w_ij| f_i / sum_i m_ij |w_ij| f_i,
+
+        so that the pattern's mean drive at coincidence (kappa = 1), sum_i m_ij |w_ij| f_i, is the
+        one before pruning (``prune.preserve_drive``): pruning then removes synapses, not the drive
+        that puts the pattern neurons near their threshold. A pattern whose kept inputs never
+        fire keeps c_j = 1.
         """
         if not self.is_sparse:
             raise ValueError("prune() needs model.beam_net.prune.connections")
         order = torch.argsort(self.weights.abs(), dim=0, descending=True, stable=True)
         mask = torch.zeros_like(self.connection_mask)
         mask.scatter_(0, order[: self.connections], True)
+        if firing_fractions is not None:
+            drive = self.weights.abs() * firing_fractions.to(self.weights.dtype)[:, None]  # (D, N)
+            kept = (drive * mask.to(drive.dtype)).sum(0)
+            scale = torch.where(kept > 0, drive.sum(0) / kept.clamp_min(torch.finfo(drive.dtype).tiny), 1.0)
+            self.weights.mul_(scale[None, :])
         self.connection_mask.copy_(mask)
         self.apply_mask()
 

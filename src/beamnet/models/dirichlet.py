@@ -15,6 +15,17 @@ written alpha_0: here they are kept apart). The predictive is p_c = alpha_c / A,
 
 Both parts lie in [0, ln K]. (The BEAM-Net README printed epistemic 658.55 and aleatoric
 -654.12, which these bounds rule out.)
+
+The ablation against a softmax head (``model.beam_net.head: softmax``, :class:`SoftmaxHead`)
+reads the same evidence through the same non-negative readout and replaces Eq. 12 by
+
+    p = softmax(g * s * e),
+
+g the logit gain (``model.beam_net.softmax_gain``) and s the fitted temperature. It trains by
+cross-entropy alone (no evidential KL) and has no Dirichlet, so its uncertainty is the
+Monte-Carlo decomposition over the P sampled-spike passes (BALD, Houlsby et al. 2011):
+total = H[p], aleatoric = (1/P) sum_p H[p^(p)], epistemic = total - aleatoric (zero for one pass).
+Both heads are increasing in each class's evidence, so they share the arg-max of e.
 """
 
 from __future__ import annotations
@@ -65,6 +76,8 @@ def evidential_kl(alpha: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 class DirichletAttention(nn.Module):
     """Eq. 12: class concentrations from pattern firing rates through a non-negative readout."""
 
+    fits_power = True  # the calibration map has a power as well as a scale
+
     def __init__(self, n_patterns: int, n_classes: int, alpha_0: float, eta: float) -> None:
         super().__init__()
         self.alpha_0, self.eta = alpha_0, eta
@@ -93,6 +106,90 @@ class DirichletAttention(nn.Module):
             evidence = evidence.clamp_min(0.0) ** power
         return self.alpha_0 + self.eta * scale * evidence
 
+    def predictive(
+        self, evidence: torch.Tensor, scale: float | torch.Tensor, power: float | torch.Tensor
+    ) -> torch.Tensor:
+        """p = alpha / A (Eq. 12 under the calibration map), shape (B, K)."""
+        alpha = self.concentrations(evidence, scale, power)
+        return alpha / alpha.sum(-1, keepdim=True)
+
+    def calibrated(self, evidence: torch.Tensor) -> torch.Tensor:
+        """The predictive under the fitted map (s, gamma)."""
+        scale, power = self.evidence_scale, self.evidence_power
+        if evidence.dtype == torch.float64:
+            scale, power = scale.double(), power.double()
+        return self.predictive(evidence, scale, power)
+
+    def training_penalty(self, evidence: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The evidential KL on misleading evidence of the Dirichlet under the current map, (B,)
+        (s = gamma = 1 while training)."""
+        return evidential_kl(self.concentrations(evidence, self.evidence_scale, self.evidence_power), labels)
+
+    def uncertainty(self, evidence: torch.Tensor, pass_evidence: list[torch.Tensor]) -> DirichletUncertainty:
+        """Eqs. 14-15 of the calibrated Dirichlet of the mean evidence (the passes are not needed)."""
+        scale, power = self.evidence_scale.to(evidence.dtype), self.evidence_power.to(evidence.dtype)
+        return dirichlet_uncertainty(self.concentrations(evidence, scale, power))
+
     def forward(self, rates: torch.Tensor) -> torch.Tensor:
         """alpha (B, K) from firing rates (B, N)."""
         return self.concentrations(self.evidence(rates), self.evidence_scale, self.evidence_power)
+
+
+def entropy_nats(probabilities: torch.Tensor) -> torch.Tensor:
+    """H[p] = -sum_c p_c log p_c over the last axis, in nats."""
+    return -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(-1)
+
+
+class SoftmaxHead(DirichletAttention):
+    """The ablation without Eq. 12: p = softmax(g * s * e) from the same readout evidence.
+
+    Same parameters, initialisation and arithmetic up to the evidence (so the same synaptic
+    events and the same Loihi export); only the link from evidence to the predictive, the
+    training loss (no evidential KL) and the uncertainty (Monte-Carlo, BALD) change. The
+    calibration map is a temperature s alone (Guo et al. 2017): softmax can sharpen without a
+    power, so ``evidence_power`` stays 1.
+    """
+
+    fits_power = False
+
+    def __init__(self, n_patterns: int, n_classes: int, gain: float) -> None:
+        super().__init__(n_patterns, n_classes, alpha_0=1.0, eta=1.0)
+        self.gain = gain
+
+    def concentrations(self, evidence, scale, power) -> torch.Tensor:
+        raise TypeError("the softmax head has no Dirichlet concentrations (model.beam_net.head: softmax)")
+
+    def logits(self, evidence: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+        """z = g * s * e, shape (B, K)."""
+        return self.gain * scale * evidence
+
+    def predictive(self, evidence, scale, power) -> torch.Tensor:
+        """p = softmax(g * s * e); ``power`` is ignored (always 1 for this head)."""
+        return torch.softmax(self.logits(evidence, scale), -1)
+
+    def training_penalty(self, evidence: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """No evidential term: the softmax head trains by cross-entropy alone."""
+        return evidence.new_zeros(evidence.shape[0])
+
+    def uncertainty(self, evidence: torch.Tensor, pass_evidence: list[torch.Tensor]) -> DirichletUncertainty:
+        """BALD over the passes: total H[p], aleatoric the mean entropy of the passes' predictives
+        (clipped to the total: p is the softmax of the mean logits, not the mean of softmaxes)."""
+        scale = self.evidence_scale.to(evidence.dtype)
+        total = entropy_nats(self.predictive(evidence, scale, 1.0))
+        per_pass = [entropy_nats(self.predictive(e.to(evidence.dtype), scale, 1.0)) for e in pass_evidence]
+        aleatoric = torch.minimum(torch.stack(per_pass).mean(0), total) if per_pass else total
+        return DirichletUncertainty(total=total, aleatoric=aleatoric, epistemic=total - aleatoric)
+
+    def forward(self, rates: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities (B, K) from firing rates (B, N)."""
+        return self.calibrated(self.evidence(rates))
+
+
+def make_head(n_patterns: int, n_classes: int, settings) -> DirichletAttention:
+    """The head ``model.beam_net.head`` names: ``dirichlet`` (Eq. 12, the default) or ``softmax``."""
+    head = settings.get("head", "dirichlet")
+    if head == "dirichlet":
+        return DirichletAttention(n_patterns, n_classes, settings["alpha_0"], settings["eta"])
+    if head == "softmax":
+        return SoftmaxHead(n_patterns, n_classes, float(settings.get("softmax_gain", 10.0)))
+    raise ValueError(f"model.beam_net.head: expected 'dirichlet' or 'softmax', got {head!r}")
