@@ -100,3 +100,25 @@ def tiny_config(base: dict[str, Any], epochs: int = 3, mc_passes: int | None = N
 def tiny_training_config(_default_config: dict[str, Any]) -> dict[str, Any]:
     """Three short epochs of a small BEAM-Net: fast enough for determinism and resume tests."""
     return tiny_config(_default_config)
+
+
+def train_digits_beam_net(config: dict[str, Any], caches: dict[str, Path], out: Path, **kwargs: Any) -> Path:
+    """Train BEAM-Net on the session's digits caches into ``out``; returns the checkpoint path."""
+    from beamnet.config import model_encoding
+    from beamnet.train import train_model
+
+    encoding = model_encoding(config, "beam_net", "digits")
+    checkpoint = out / "beam_net.pt"
+    train_model(
+        config,
+        "digits",
+        "beam_net",
+        0,
+        caches[f"{encoding}/train"],
+        caches[f"{encoding}/val"],
+        checkpoint,
+        out / "beam_net_history.csv",
+        threads=1,
+        **kwargs,
+    )
+    return checkpoint

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_digits_beam_net
 
 from beamnet.config import ConfigError, check_theory, model_encoding, validate_schema
 from beamnet.evaluate import predict, restore_model
 from beamnet.io import load_torch_file
 from beamnet.models.coincidence import CoincidenceDetector, dense_coincidence
 from beamnet.models.encoder import model_view, open_cache
-from beamnet.train import train_model
 
 
 def _detector(n_inputs: int = 12, n_patterns: int = 5, connections: int | None = 3) -> CoincidenceDetector:
@@ -94,21 +94,7 @@ def test_prune_epoch_must_be_a_training_epoch(default_config) -> None:
 
 
 def _train(config, caches, out: Path, **kwargs) -> Path:
-    encoding = model_encoding(config, "beam_net", "digits")
-    checkpoint = out / "beam_net.pt"
-    train_model(
-        config,
-        "digits",
-        "beam_net",
-        0,
-        caches[f"{encoding}/train"],
-        caches[f"{encoding}/val"],
-        checkpoint,
-        out / "beam_net_history.csv",
-        threads=1,
-        **kwargs,
-    )
-    return checkpoint
+    return train_digits_beam_net(config, caches, out, **kwargs)
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_digits_beam_net
 
 from beamnet.config import ConfigError, model_encoding, validate_schema
 from beamnet.evaluate import predict, restore_model
 from beamnet.io import load_torch_file
 from beamnet.models.dirichlet import DirichletAttention, SoftmaxHead, make_head
 from beamnet.models.encoder import model_view, open_cache
-from beamnet.train import train_model
 
 
 def _evidence(batch: int = 6, classes: int = 4, seed: int = 0) -> torch.Tensor:
@@ -69,21 +69,8 @@ def softmax_config(tiny_training_config):
     return tiny_training_config
 
 
-def _train(config, caches, out: Path) -> Path:
-    encoding = model_encoding(config, "beam_net", "digits")
-    checkpoint = out / "beam_net.pt"
-    train_model(
-        config,
-        "digits",
-        "beam_net",
-        0,
-        caches[f"{encoding}/train"],
-        caches[f"{encoding}/val"],
-        checkpoint,
-        out / "history.csv",
-        threads=1,
-    )
-    return checkpoint
+def _train(config, caches, out: Path, **kwargs) -> Path:
+    return train_digits_beam_net(config, caches, out, **kwargs)
 
 
 def test_a_softmax_head_model_trains_calibrates_a_temperature_and_evaluates(
