@@ -59,15 +59,11 @@ from beamnet.models import build_model
 from beamnet.models.baselines import ANNMLP, RateSNN
 from beamnet.models.beam_net import BEAMNet, loop_enabled
 from beamnet.models.bidirectional import LoopResult, predictive_coding_loop
+from beamnet.models.dirichlet import entropy_nats
 from beamnet.models.encoder import EncodedSplit, model_view, open_cache
 from beamnet.progress import progress
 from beamnet.provenance import provenance_json
 from beamnet.train import CHECKPOINT_FORMAT, EVAL_BATCH, model_inputs, seed_everything
-
-
-def entropy(probabilities: torch.Tensor) -> torch.Tensor:
-    """H[p] in nats, per row."""
-    return -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(1)
 
 
 def load_checkpoint(path: Path, dataset: str, model_name: str, data: EncodedSplit) -> dict[str, Any]:
@@ -211,7 +207,7 @@ def _baseline_batch(model: torch.nn.Module, inputs) -> dict[str, np.ndarray]:
     probabilities = torch.softmax(logits, 1)
     # the logits before the fitted scale: dividing by a positive scale in float64 keeps their order
     uncalibrated = torch.softmax(logits.double() / model.logit_scale.double(), 1)
-    total = entropy(probabilities)
+    total = entropy_nats(probabilities)
     zeros = torch.zeros(len(total), dtype=torch.int64)
     return {
         "probabilities": probabilities,

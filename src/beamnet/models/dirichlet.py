@@ -46,11 +46,16 @@ class DirichletUncertainty:
     epistemic: torch.Tensor
 
 
+def entropy_nats(probabilities: torch.Tensor) -> torch.Tensor:
+    """H[p] = -sum_c p_c log p_c over the last axis, in nats."""
+    return -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(-1)
+
+
 def dirichlet_uncertainty(alpha: torch.Tensor) -> DirichletUncertainty:
     """Eqs. 14-15 for concentrations ``alpha`` of shape (B, K), all > 0."""
     precision = alpha.sum(-1, keepdim=True)
     mean = alpha / precision
-    total = -(mean * torch.log(mean.clamp_min(1e-12))).sum(-1)
+    total = entropy_nats(mean)
     aleatoric = -(mean * (torch.digamma(alpha + 1.0) - torch.digamma(precision + 1.0))).sum(-1)
     aleatoric = torch.minimum(aleatoric, total)  # equal up to rounding when A -> infinity
     return DirichletUncertainty(total=total, aleatoric=aleatoric, epistemic=total - aleatoric)
@@ -115,10 +120,7 @@ class DirichletAttention(nn.Module):
 
     def calibrated(self, evidence: torch.Tensor) -> torch.Tensor:
         """The predictive under the fitted map (s, gamma)."""
-        scale, power = self.evidence_scale, self.evidence_power
-        if evidence.dtype == torch.float64:
-            scale, power = scale.double(), power.double()
-        return self.predictive(evidence, scale, power)
+        return self.predictive(evidence, self.evidence_scale.to(evidence.dtype), self.evidence_power.to(evidence.dtype))
 
     def training_penalty(self, evidence: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The evidential KL on misleading evidence of the Dirichlet under the current map, (B,)
@@ -133,11 +135,6 @@ class DirichletAttention(nn.Module):
     def forward(self, rates: torch.Tensor) -> torch.Tensor:
         """alpha (B, K) from firing rates (B, N)."""
         return self.concentrations(self.evidence(rates), self.evidence_scale, self.evidence_power)
-
-
-def entropy_nats(probabilities: torch.Tensor) -> torch.Tensor:
-    """H[p] = -sum_c p_c log p_c over the last axis, in nats."""
-    return -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(-1)
 
 
 class SoftmaxHead(DirichletAttention):
@@ -179,10 +176,6 @@ class SoftmaxHead(DirichletAttention):
         per_pass = [entropy_nats(self.predictive(e.to(evidence.dtype), scale, 1.0)) for e in pass_evidence]
         aleatoric = torch.minimum(torch.stack(per_pass).mean(0), total) if per_pass else total
         return DirichletUncertainty(total=total, aleatoric=aleatoric, epistemic=total - aleatoric)
-
-    def forward(self, rates: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities (B, K) from firing rates (B, N)."""
-        return self.calibrated(self.evidence(rates))
 
 
 def make_head(n_patterns: int, n_classes: int, settings) -> DirichletAttention:
