@@ -290,3 +290,29 @@ def test_sql_files_must_be_versioned(tmp_path) -> None:
     bad.write_text("SELECT 1;")
     with pytest.raises(ValueError, match="expected a name like V001__description.sql"):
         migrations([bad])
+
+
+def test_beam_net_counts_price_every_monte_carlo_pass(evaluated) -> None:
+    """The prediction averages P passes, so its counts are those of P passes: P x N x T neuron
+    updates, the passes' spikes (spike_count = activity x P N T) each reaching K readout synapses,
+    the input's coincidence events once (a whole number of N-pattern fan-outs); and the stored
+    energy is Eq. 25 of these columns."""
+    config, _, outputs = evaluated
+    frame = pl.read_parquet(outputs["beam_net"][1])
+    settings = config["model"]["beam_net"]
+    passes, patterns, steps = config["evaluate"]["mc_passes"], settings["n_patterns"], settings["lif_steps"]
+    assert passes > 1
+    assert (frame["neuron_updates"] == float(passes * patterns * steps)).all()
+    # activity is a float32 mean over N x T neuron-steps: equal to float32's relative rounding
+    expected_spikes = frame["activity_fraction"] * passes * patterns * steps
+    np.testing.assert_allclose(frame["spike_count"], expected_spikes, rtol=1e-5)
+    coincidence_events = (frame["synaptic_ops"] - frame["spike_count"] * 10).to_numpy()
+    np.testing.assert_allclose(coincidence_events / patterns, np.round(coincidence_events / patterns), atol=1e-6)
+    assert (coincidence_events > 0).all()
+    counts = {
+        "synops": frame["synaptic_ops"].to_numpy(),
+        "neuron_updates": frame["neuron_updates"].to_numpy(),
+        "active_updates": frame["spike_count"].to_numpy(),
+        "spikes": frame["spike_count"].to_numpy(),
+    }
+    np.testing.assert_allclose(frame["energy_on_chip_nj"], inference_energy_nj(counts, "loihi"), rtol=1e-9)

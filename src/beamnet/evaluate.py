@@ -32,6 +32,13 @@ iterations each sample took to settle and whether it settled under that cap. The
 come from the configured loop. ``loop_energy_magnitude`` is max |E| over the configured loop's
 iterations, the scale of float32 rounding in ``loop_energy_max_increase``.
 
+The operation counts are those of the prediction reported, all P passes of it: P x N x T
+neuron updates, every pass's pattern spikes (``spike_count``) and their readout synaptic events.
+The coincidence drive S_j (Eqs. 21-22) and the loop are deterministic, so they are computed once
+and held as the passes' constant current (a dendritic plateau, as in the forward pass; on Loihi a
+current that does not decay, du = 0): the input spikes' synaptic events and the loop's MACs are
+counted once. ``activity_fraction`` is the fraction of neuron-steps that spiked, over the passes.
+
 Operation counts follow NeuroBench (Yik et al. 2024): binary spikes into a synapse are
 accumulates (synaptic_ops); real-valued inputs are multiply-accumulates counted only where the
 input is non-zero (effective MACs). Energy follows :mod:`beamnet.energy`'s one convention:
@@ -127,7 +134,7 @@ def _beam_net_batch(
         out = model(spike_times, active, stochastic=True, generator=generator)
         pass_evidence.append(model.attention.evidence(out.rates))
         evidence = evidence + pass_evidence[-1]
-        spikes = spikes + out.spike_counts / passes
+        spikes = spikes + out.spike_counts  # the P passes' spikes, all of them priced
         activity = activity + out.activity / passes
     evidence = (evidence / passes).to(torch.float64)  # e_bar, as beamnet.train.monte_carlo_evidence
     head = model.attention
@@ -158,14 +165,15 @@ def _beam_net_batch(
         "spikes": spikes,
         "activity": activity,
         # input spikes reach the coincidence synapses of the patterns that listen to them (N
-        # without pruning); pattern spikes reach K readout synapses
+        # without pruning) once: the P passes rerun the LIF on the same held drive S_j; every
+        # pattern spike of every pass reaches K readout synapses
         "synops": out.synaptic_events + spikes.double() * n_classes,  # the forward pass counted them
         # the loop's dense arithmetic on the host: similarity (2 per active input and pattern) and
         # prediction, reading each pattern time once per iteration (beamnet.energy.loop_memory_reads)
         "macs": out.iterations.double() * 3.0 * n_active * n_patterns,
         "memory_reads": torch.from_numpy(loop_memory_reads(out.iterations.numpy(), n_active.numpy(), n_patterns)),
         "stored_words": torch.full_like(total, float(model.coincidence.n_inputs * n_patterns), dtype=torch.float64),
-        "neuron_updates": torch.full_like(total, float(n_patterns * steps), dtype=torch.float64),
+        "neuron_updates": torch.full_like(total, float(passes * n_patterns * steps), dtype=torch.float64),
     }
 
 
