@@ -15,7 +15,7 @@ PYTHON310 ?= $(shell workflow/scripts/find_python.sh 3.10 2>/dev/null)
 MAIN_STAMP := $(VENV)/.beamnet-installed
 LAVA_STAMP := $(LAVA_VENV)/.beamnet-installed
 
-.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark benchmark-scale readme record-tuning clean-results
+.PHONY: all test setup setup-main setup-lava dry-run lint format benchmark benchmark-scale readme record-tuning record-confirmation clean-results
 
 all: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) all
@@ -79,6 +79,12 @@ readme: setup-main
 # (the README shows it in builds of the final runs alone), then regenerate the README
 record-tuning: setup-main
 	$(VENV)/bin/python -m beamnet readme --record-tuning
+
+# after `snakemake tune --config "tuning={grid: GRID}"` for a confirmation grid, keep its record
+# as workflow/records/GRID.md (the README shows confirm_last_epoch's), then regenerate the README
+GRID ?= confirm_last_epoch
+record-confirmation: setup-main
+	$(VENV)/bin/python -m beamnet readme --record-confirmation $(GRID)
 
 clean-results:
 	rm -rf results logs benchmarks/out .snakemake/metadata

@@ -58,6 +58,24 @@ def test_a_build_without_tuning_shows_the_committed_record(tmp_path: Path) -> No
     assert "old" in only and "This build's sentence" in only
 
 
+def test_a_confirmation_record_is_kept_apart_from_the_configured_grids(tmp_path: Path) -> None:
+    """A confirmation grid's record goes to workflow/records/<grid>.md with a sentence naming the
+    grid and the commit, and leaves the configured grid's record (tuning.md) as it was."""
+    from beamnet.readme import write_record
+
+    write_record("| configured |\n", "0123456789abcdef", tmp_path)
+    write_record("| confirmation |\n", "fedcba9876543210", tmp_path, grid="confirm_last_epoch")
+    assert (tmp_path / "workflow/records/tuning.md").read_text() == "| configured |\n"
+    meta = json.loads((tmp_path / "workflow/records/confirm_last_epoch.json").read_text())
+    assert meta["grid"] == "confirm_last_epoch" and "`fedcba987654`" in meta["sentence"]
+    text = (
+        "<!-- BEGIN generated:tuning_confirmation_sentence -->\n<!-- END generated:tuning_confirmation_sentence -->\n"
+        "<!-- BEGIN generated:tuning_confirmation -->\n<!-- END generated:tuning_confirmation -->\n"
+    )
+    shown = render_readme(text, tmp_path)
+    assert "| confirmation |" in shown and "`confirm_last_epoch`" in shown and "configured |" not in shown
+
+
 @pytest.mark.parametrize("name", ["first_round", "tuning"])
 def test_the_committed_tuning_records_are_the_ones_behind_the_defaults(name: str) -> None:
     """workflow/records/ holds the tuning tables whose chosen variants are the ones config.yaml's

@@ -191,6 +191,8 @@ def cmd_readme(args: argparse.Namespace) -> None:
 
     if args.record_tuning:
         log.info("kept the tuning record as %s", record_tuning(Path(args.root)))
+    if args.record_confirmation:
+        log.info("kept the confirmation record as %s", record_tuning(Path(args.root), args.record_confirmation))
     names = update_readme(Path(args.readme), Path(args.root), args.only)
     log.info("regenerated %d README blocks from %s: %s", len(names), args.root, ", ".join(names))
 
@@ -397,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--record-tuning",
         action="store_true",
         help="first copy results/tuning/tuning.md into workflow/records/ (the record behind dataset_settings)",
+    )
+    p.add_argument(
+        "--record-confirmation",
+        metavar="GRID",
+        help="first copy results/tuning/tuning.md, built with tuning.grid: GRID, into workflow/records/GRID.md",
     )
     p.add_argument("--only", nargs="+", metavar="BLOCK", help="rewrite only these blocks (default: every block)")
     p.set_defaults(func=cmd_readme)

@@ -51,6 +51,10 @@ RECORD_TABLE = f"{RECORD_DIR}/tuning.md"
 RECORD_META = f"{RECORD_DIR}/tuning.json"
 FIRST_ROUND_TABLE = f"{RECORD_DIR}/first_round.md"
 FIRST_ROUND_META = f"{RECORD_DIR}/first_round.json"
+# the configured grid's confirmation on fresh seeds (a grid of its own, `make record-confirmation`)
+CONFIRMATION_GRID = "confirm_last_epoch"
+CONFIRMATION_TABLE = f"{RECORD_DIR}/{CONFIRMATION_GRID}.md"
+CONFIRMATION_META = f"{RECORD_DIR}/{CONFIRMATION_GRID}.json"
 
 
 SOURCES: Mapping[str, Source] = {
@@ -62,6 +66,10 @@ SOURCES: Mapping[str, Source] = {
     ),
     "tuning_first_round_sentence": Source(FIRST_ROUND_META, "sentence", written_by="(committed)"),
     "tuning_first_round": Source(FIRST_ROUND_TABLE, written_by="(committed)"),
+    "tuning_confirmation_sentence": Source(
+        CONFIRMATION_META, "sentence", written_by=f"make record-confirmation GRID={CONFIRMATION_GRID}"
+    ),
+    "tuning_confirmation": Source(CONFIRMATION_TABLE, written_by=f"make record-confirmation GRID={CONFIRMATION_GRID}"),
     "ablations": Source("results/paper/tables/ablations.md"),
     "claims": Source("results/paper/tables/claims.md"),
     "claims_sentence": Source("results/paper/values.json", "claims_sentence"),
@@ -141,17 +149,33 @@ def record_sentence(commit: str) -> str:
     )
 
 
-def write_record(table: str, commit: str, root: Path) -> None:
-    """Keep ``table`` (the tuning stage's Markdown record, built at ``commit``) in RECORD_DIR."""
+def confirmation_sentence(grid: str, commit: str) -> str:
+    """What the README says of a committed confirmation record of ``grid`` built at ``commit``."""
+    return (
+        f"The confirmation grid `{grid}` (fresh seeds, the configured grid's folds and baseline; its decision "
+        f"rule is in its comment in config.yaml): the tuning stage's table from the build of commit "
+        f"`{commit[:12]}` with `tuning.grid: {grid}` ({RECORD_DIR}/{grid}.md, copied by "
+        f"`make record-confirmation GRID={grid}`)."
+    )
+
+
+def write_record(table: str, commit: str, root: Path, grid: str | None = None) -> None:
+    """Keep ``table`` (the tuning stage's Markdown record, built at ``commit``) in RECORD_DIR: as
+    the configured grid's record, or with ``grid`` as that confirmation grid's record."""
     meta = {"commit": commit, "source": TUNING_TABLE, "sentence": record_sentence(commit)}
-    with atomic_paths(root / RECORD_TABLE, root / RECORD_META) as (table_tmp, meta_tmp):
+    table_path, meta_path = root / RECORD_TABLE, root / RECORD_META
+    if grid is not None:
+        meta = {"commit": commit, "grid": grid, "source": TUNING_TABLE, "sentence": confirmation_sentence(grid, commit)}
+        table_path, meta_path = root / RECORD_DIR / f"{grid}.md", root / RECORD_DIR / f"{grid}.json"
+    with atomic_paths(table_path, meta_path) as (table_tmp, meta_tmp):
         table_tmp.write_text(table if table.endswith("\n") else table + "\n")
         meta_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def record_tuning(root: Path) -> Path:
+def record_tuning(root: Path, grid: str | None = None) -> Path:
     """Copy this build's ``results/tuning/tuning.md`` into RECORD_DIR with the checkout's commit
-    (run it on the commit that built the record, before the code changes).
+    (run it on the commit that built the record, before the code changes); with ``grid``, as the
+    record of that confirmation grid (``workflow/records/<grid>.md``), for a build of it.
 
     Raises
     ------
@@ -163,5 +187,5 @@ def record_tuning(root: Path) -> Path:
     table = root / TUNING_TABLE
     if not table.exists():
         raise FileNotFoundError(f"'{table}' does not exist: build it first (`make all` with tuning.enabled: true)")
-    write_record(table.read_text(), git_commit(), root)
-    return root / RECORD_TABLE
+    write_record(table.read_text(), git_commit(), root, grid)
+    return root / (RECORD_TABLE if grid is None else f"{RECORD_DIR}/{grid}.md")
