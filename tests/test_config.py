@@ -226,3 +226,23 @@ def test_unknown_keys_name_the_nearest_valid_key(default_config) -> None:
     ]
     with pytest.raises(ConfigError, match=r"not a known key \(nearest valid key"):
         check_known_keys(config)
+
+
+def test_one_models_training_setting_applies_to_that_model_alone(default_config) -> None:
+    """dataset_settings may adopt a tuning winner's train key for one model (train_by_model): that
+    model's configuration has it, the others keep the train section's; an unknown key is refused
+    by name, and the paper's adoption check accepts either spelling of the key."""
+    from beamnet.config import adoption_keys, model_config
+
+    default_config["dataset_settings"]["nmnist"] = {"train_by_model.beam_net.select_best_epoch": False}
+    assert model_config(default_config, "nmnist", "beam_net")["train"]["select_best_epoch"] is False
+    assert model_config(default_config, "nmnist", "ann_mlp")["train"]["select_best_epoch"] is True
+    assert model_config(default_config, "digits", "beam_net")["train"]["select_best_epoch"] is True
+    default_config["train_by_model"]["rate_snn"]["epoch_count"] = 3
+    with pytest.raises(ConfigError, match=r"train_by_model\.rate_snn\.epoch_count"):
+        model_config(default_config, "nmnist", "rate_snn")
+    assert adoption_keys("beam_net", "train.select_best_epoch") == (
+        "train_by_model.beam_net.select_best_epoch",
+        "train.select_best_epoch",
+    )
+    assert adoption_keys("beam_net", "model.beam_net.delta") == ("model.beam_net.delta",)

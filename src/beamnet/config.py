@@ -165,6 +165,38 @@ def dataset_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     return apply_overrides(config, settings, f"dataset_settings.{dataset}")
 
 
+def model_config(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """The configuration ``model`` trains and is evaluated with on ``dataset``:
+    :func:`dataset_config` with the non-null keys of ``train_by_model.<model>`` set over ``train``
+    (a training setting that one model's tuning record chose for it alone).
+
+    Raises
+    ------
+    ConfigError
+        If ``train_by_model.<model>`` names a key that ``train`` does not have.
+    """
+    chosen = dataset_config(config, dataset)
+    for key, value in ((chosen.get("train_by_model") or {}).get(model) or {}).items():
+        if value is None:
+            continue
+        if key not in chosen.get("train", {}):
+            raise ConfigError(
+                f"config key 'train_by_model.{model}.{key}' = {value!r}: expected a key of the train section "
+                f"({sorted(chosen.get('train', {}))})"
+            )
+        chosen["train"][key] = value
+    return chosen
+
+
+def adoption_keys(model: str, dotted_key: str) -> tuple[str, ...]:
+    """The dotted keys of ``dataset_settings`` that adopt a tuning variant's ``dotted_key`` for
+    ``model``: a tuning job trains one model, so a variant's ``train.K`` is adopted for that model
+    alone as ``train_by_model.<model>.K`` (or for every model as ``train.K``)."""
+    if dotted_key.startswith("train."):
+        return (f"train_by_model.{model}.{dotted_key.removeprefix('train.')}", dotted_key)
+    return (dotted_key,)
+
+
 def tuning_baseline(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The per-dataset settings the chosen grid's record starts from: the grid's own
     ``tuning.grids.<grid>.baseline`` where it has one (a later round starts from the winners of an

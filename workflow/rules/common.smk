@@ -110,14 +110,18 @@ def mlflow_option():
 
 
 def dataset_step_config(*sections):
-    """As step_config, for the {dataset} wildcard of a job: the sections of that dataset's
-    configuration (config.yaml's dataset_settings applied; beamnet.config.dataset_config)."""
+    """As step_config, for the {dataset} (and {model}) wildcards of a job: the sections of that
+    dataset's configuration (config.yaml's dataset_settings applied; beamnet.config.dataset_config),
+    with the model's own training settings over train (train_by_model; beamnet.config.model_config)."""
 
     def sections_of(wildcards):
-        from beamnet.config import dataset_config
+        from beamnet.config import dataset_config, model_config
 
         try:
-            chosen = dataset_config(config, wildcards.dataset)
+            if hasattr(wildcards, "model"):
+                chosen = model_config(config, wildcards.dataset, wildcards.model)
+            else:
+                chosen = dataset_config(config, wildcards.dataset)
         except ConfigError as error:
             raise WorkflowError(f"invalid configuration: {error}") from None
         return json.dumps({name: chosen[name] for name in sections}, sort_keys=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from beamnet.config import theory_bound_iterations, tuning_baseline
+from beamnet.config import adoption_keys, theory_bound_iterations, tuning_baseline
 from beamnet.io import atomic_paths
 from beamnet.paper.style import BASELINE_NAMES, DATASET_NAMES, MODEL_NAMES, PLATFORM_NAMES, REFERENCE_LABELS
 from beamnet.paper.tables import (
@@ -127,12 +127,21 @@ def adoption(config: Mapping[str, Any], winners: pl.DataFrame) -> tuple[list[str
     baseline = tuning_baseline(config)
     adopted, missing = [], []
     for dataset in winners["dataset"].unique().sort().to_list():
-        expected = dict((baseline if baseline is not None else settings).get(dataset) or {})
+        # each expected setting: its value and the dotted keys that may hold it (beamnet.config.adoption_keys)
+        expected = {
+            key: (value, (key,))
+            for key, value in ((baseline if baseline is not None else settings).get(dataset) or {}).items()
+        }
         for row in winners.filter(pl.col("dataset") == dataset).iter_rows(named=True):
-            expected.update(variants.get(row["variant"], {}) if row["variant"] != "default" else {})
+            if row["variant"] == "default":
+                continue
+            for key, value in variants.get(row["variant"], {}).items():
+                keys = adoption_keys(row["model"], key)
+                expected[keys[0]] = (value, keys)
         have = settings.get(dataset) or {}
-        for key, value in expected.items():
-            (adopted if key in have and have[key] == value else missing).append(f"{dataset}: {key} = {value}")
+        for label, (value, keys) in expected.items():
+            held = any(key in have and have[key] == value for key in keys)
+            (adopted if held else missing).append(f"{dataset}: {label} = {value}")
     return adopted, missing
 
 
