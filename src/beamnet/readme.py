@@ -51,10 +51,19 @@ RECORD_TABLE = f"{RECORD_DIR}/tuning.md"
 RECORD_META = f"{RECORD_DIR}/tuning.json"
 FIRST_ROUND_TABLE = f"{RECORD_DIR}/first_round.md"
 FIRST_ROUND_META = f"{RECORD_DIR}/first_round.json"
+
+
+def record_files(grid: str | None = None) -> tuple[str, str]:
+    """The committed table and metadata of the configured grid's record (``grid`` None) or of the
+    confirmation grid ``grid``, relative to the project root."""
+    if grid is None:
+        return RECORD_TABLE, RECORD_META
+    return f"{RECORD_DIR}/{grid}.md", f"{RECORD_DIR}/{grid}.json"
+
+
 # the configured grid's confirmation on fresh seeds (a grid of its own, `make record-confirmation`)
 CONFIRMATION_GRID = "confirm_last_epoch"
-CONFIRMATION_TABLE = f"{RECORD_DIR}/{CONFIRMATION_GRID}.md"
-CONFIRMATION_META = f"{RECORD_DIR}/{CONFIRMATION_GRID}.json"
+CONFIRMATION_TABLE, CONFIRMATION_META = record_files(CONFIRMATION_GRID)
 
 
 SOURCES: Mapping[str, Source] = {
@@ -163,11 +172,10 @@ def write_record(table: str, commit: str, root: Path, grid: str | None = None) -
     """Keep ``table`` (the tuning stage's Markdown record, built at ``commit``) in RECORD_DIR: as
     the configured grid's record, or with ``grid`` as that confirmation grid's record."""
     meta = {"commit": commit, "source": TUNING_TABLE, "sentence": record_sentence(commit)}
-    table_path, meta_path = root / RECORD_TABLE, root / RECORD_META
     if grid is not None:
-        meta = {"commit": commit, "grid": grid, "source": TUNING_TABLE, "sentence": confirmation_sentence(grid, commit)}
-        table_path, meta_path = root / RECORD_DIR / f"{grid}.md", root / RECORD_DIR / f"{grid}.json"
-    with atomic_paths(table_path, meta_path) as (table_tmp, meta_tmp):
+        meta |= {"grid": grid, "sentence": confirmation_sentence(grid, commit)}
+    table_path, meta_path = record_files(grid)
+    with atomic_paths(root / table_path, root / meta_path) as (table_tmp, meta_tmp):
         table_tmp.write_text(table if table.endswith("\n") else table + "\n")
         meta_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -188,4 +196,4 @@ def record_tuning(root: Path, grid: str | None = None) -> Path:
     if not table.exists():
         raise FileNotFoundError(f"'{table}' does not exist: build it first (`make all` with tuning.enabled: true)")
     write_record(table.read_text(), git_commit(), root, grid)
-    return root / (RECORD_TABLE if grid is None else f"{RECORD_DIR}/{grid}.md")
+    return root / record_files(grid)[0]
