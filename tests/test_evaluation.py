@@ -306,7 +306,8 @@ def test_beam_net_counts_price_every_monte_carlo_pass(evaluated) -> None:
     # activity is a float32 mean over N x T neuron-steps: equal to float32's relative rounding
     expected_spikes = frame["activity_fraction"] * passes * patterns * steps
     np.testing.assert_allclose(frame["spike_count"], expected_spikes, rtol=1e-5)
-    coincidence_events = (frame["synaptic_ops"] - frame["spike_count"] * 10).to_numpy()
+    n_classes = sum(name.startswith("prob_") for name in frame.columns)
+    coincidence_events = (frame["synaptic_ops"] - frame["spike_count"] * n_classes).to_numpy()
     np.testing.assert_allclose(coincidence_events / patterns, np.round(coincidence_events / patterns), atol=1e-6)
     assert (coincidence_events > 0).all()
     counts = {
